@@ -1,0 +1,225 @@
+"""The `aggregator` command: parse options, call one job, print what happened.
+
+Errors of the project become one clean message and an exit status here, and only here:
+2 for feeds.yaml, 3 for the database, 4 for the output folder.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy.engine import make_url
+
+from aggregator import __version__, jobs
+from aggregator.config import CONFIG_ENV, DATABASE_ENV, Settings, load_settings
+from aggregator.daemon import run_daemon
+from aggregator.db import open_database
+from aggregator.errors import AggregatorError, ConfigError, OutputError, StorageError
+from aggregator.records import FeedView, PublishResult, UpdateResult
+
+EXIT_CODES: dict[type[AggregatorError], int] = {ConfigError: 2, StorageError: 3, OutputError: 4}
+
+
+@dataclass
+class Options:
+    config: Path
+    database: str | None
+    output: Path | None
+
+    def settings(self) -> Settings:
+        return load_settings(self.config, self.database, self.output)
+
+
+class AggregatorGroup(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except AggregatorError as error:
+            click.echo(f"error: {error}", err=True)
+            ctx.exit(
+                next((code for kind, code in EXIT_CODES.items() if isinstance(error, kind)), 1)
+            )
+
+
+@click.group(cls=AggregatorGroup)
+@click.option(
+    "-c",
+    "--config",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default="feeds.yaml",
+    envvar=CONFIG_ENV,
+    show_default=True,
+    help=f"The feeds.yaml to use (or ${CONFIG_ENV}).",
+)
+@click.option(
+    "--database",
+    metavar="URL",
+    envvar=DATABASE_ENV,
+    help=f"SQLAlchemy database URL (or ${DATABASE_ENV}); default: planet.database in "
+    "feeds.yaml, else sqlite:///aggregator.db next to it.",
+)
+@click.option(
+    "--output",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Folder for the site; default: planet.output_dir, else public/ next to feeds.yaml.",
+)
+@click.option("-v", "--verbose", count=True, help="Say more: -v for progress, -vv for debugging.")
+@click.version_option(__version__, prog_name="aggregator")
+@click.pass_context
+def cli(
+    ctx: click.Context, config: Path, database: str | None, output: Path | None, verbose: int
+) -> None:
+    """A planet for left and labour news: poll the feeds in feeds.yaml, keep their entries,
+    publish one combined feed and page."""
+    level = {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    ctx.obj = Options(config=config, database=database, output=output)
+
+
+@cli.command()
+@click.pass_obj
+def check(options: Options) -> None:
+    """Validate feeds.yaml; exit 2 naming the file, line and problem."""
+    settings = options.settings()
+    enabled = sum(1 for feed in settings.feeds if feed.enabled)
+    disabled = len(settings.feeds) - enabled
+    click.echo(
+        f"{settings.path}: OK, {enabled} feeds enabled"
+        + (f", {disabled} disabled" if disabled else "")
+    )
+
+
+@cli.command(name="update")
+@click.option("--all", "ignore_schedule", is_flag=True, help="Poll every feed, due or not.")
+@click.pass_obj
+def update_command(options: Options, ignore_schedule: bool) -> None:
+    """Poll the feeds that are due, store new entries and publish the site."""
+    settings = options.settings()
+    sessions = jobs.open_store(settings)
+    result, published = jobs.update(settings, sessions, ignore_schedule)
+    for outcome in result.outcomes:
+        if outcome.error:
+            click.echo(f"failed: {outcome.name} <{outcome.url}>: {outcome.error}", err=True)
+    click.echo(_update_summary(result, published))
+
+
+def _update_summary(result: UpdateResult, published: PublishResult | None) -> str:
+    text = (
+        f"polled {result.polled} feeds in {result.duration:.1f}s: {result.new_entries} new, "
+        f"{result.updated_entries} updated, {result.not_modified} unchanged, "
+        f"{result.failed} failed"
+    )
+    if published is not None:
+        text += f"; {_publish_summary(published)}"
+    return text
+
+
+def _publish_summary(published: PublishResult) -> str:
+    return f"wrote {len(published.written)} files, {len(published.unchanged)} unchanged"
+
+
+@cli.command(name="publish")
+@click.pass_obj
+def publish_command(options: Options) -> None:
+    """Write the site from the database without polling."""
+    settings = options.settings()
+    published = jobs.publish(settings, jobs.open_store(settings))
+    click.echo(f"{settings.output_dir}: {_publish_summary(published)}")
+
+
+@cli.command()
+@click.option(
+    "--poll-interval",
+    type=click.FloatRange(min=1),
+    default=60,
+    show_default=True,
+    help="Seconds between looks for due feeds (each feed keeps its own interval).",
+)
+@click.pass_obj
+def run(options: Options, poll_interval: float) -> None:
+    """Run as a daemon: poll feeds when due and publish; stop with Ctrl-C or SIGTERM."""
+    settings = options.settings()
+    if logging.getLogger().level > logging.INFO:
+        logging.getLogger().setLevel(logging.INFO)
+    run_daemon(settings, jobs.open_store(settings), poll_interval)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@click.pass_obj
+def feeds(options: Options, as_json: bool) -> None:
+    """Show each feed's state: last fetch, HTTP status, entries, last error."""
+    settings = options.settings()
+    views = jobs.feed_states(settings, jobs.open_store(settings))
+    if as_json:
+        click.echo(json.dumps([_feed_json(view) for view in views], indent=2))
+        return
+    console = Console()
+    if console.is_terminal:
+        console.print(_feed_table(views))
+        return
+    for view in views:
+        click.echo("\t".join(_feed_row(view)))
+
+
+_COLUMNS = ("feed", "status", "last fetch", "HTTP", "entries", "last error")
+
+
+def _feed_row(view: FeedView) -> tuple[str, ...]:
+    return (
+        f"{view.name} <{view.url}>",
+        view.status,
+        _when(view.last_fetched_at),
+        str(view.last_http_status or "-"),
+        str(view.entry_count),
+        view.last_error or "-",
+    )
+
+
+def _feed_table(views: list[FeedView]) -> Table:
+    table = Table(*_COLUMNS)
+    for view in views:
+        table.add_row(*_feed_row(view))
+    return table
+
+
+def _feed_json(view: FeedView) -> dict[str, Any]:
+    return {
+        key: value.isoformat() if isinstance(value, datetime) else value
+        for key, value in asdict(view).items()
+    }
+
+
+def _when(moment: datetime | None) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else "never"
+
+
+@cli.group()
+def db() -> None:
+    """Database maintenance."""
+
+
+@db.command()
+@click.pass_obj
+def upgrade(options: Options) -> None:
+    """Apply pending schema migrations (every command also does this on start)."""
+    settings = options.settings()
+    open_database(settings.database_url)
+    shown = make_url(settings.database_url).render_as_string(hide_password=True)
+    click.echo(f"{shown}: schema is up to date")
+
+
+def main() -> None:
+    cli(prog_name="aggregator")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,361 @@
+"""feeds.yaml → validated, immutable Settings.
+
+Maintainers edit feeds.yaml by hand, so every problem is reported with the file, the line and
+a hint, and all problems are reported at once rather than one per run. The YAML is composed
+twice — once into plain data for pydantic, once into nodes that remember their line — because
+PyYAML's constructed objects forget where they came from.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+
+from aggregator.errors import ConfigError, ConfigProblem
+
+CONFIG_ENV = "AGGREGATOR_CONFIG"
+DATABASE_ENV = "AGGREGATOR_DATABASE_URL"
+DEFAULT_DATABASE_FILE = "aggregator.db"
+DEFAULT_OUTPUT_DIR = "public"
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_DURATION = re.compile(r"(\d+)\s*([smhdw])")
+_LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")
+
+
+def parse_duration(value: object) -> timedelta:
+    """Read '30m', '2h', '1d', '1h30m'; a bare number is refused because its unit is a guess."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise ValueError(f"{value!r} is not a duration; write a number and a unit, like 30m")
+    text = str(value).strip().lower()
+    if isinstance(value, int) or text.isdigit():
+        raise ValueError(
+            f"{value!r} has no unit; write it as {text}s, {text}m or {text}h "
+            "(s, m, h, d and w are understood)"
+        )
+    position, seconds = 0, 0
+    for match in _DURATION.finditer(text):
+        if match.start() != position and text[position : match.start()].strip():
+            break
+        seconds += int(match.group(1)) * _UNITS[match.group(2)]
+        position = match.end()
+    if position != len(text) or not text:
+        raise ValueError(
+            f"{value!r} is not a duration; write a number and a unit "
+            "(s, m, h, d or w), like 30m, 2h or 1d"
+        )
+    if seconds <= 0:
+        raise ValueError(f"{value!r} is zero; an interval must be positive")
+    return timedelta(seconds=seconds)
+
+
+def _http_url(value: object) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("must be an http:// or https:// URL")
+    url = value.strip()
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in {"http", "https"} or not parts.hostname:
+        raise ValueError(f"{url!r} is not a web address; it must start with http:// or https://")
+    return url
+
+
+def _language(value: object) -> object:
+    if isinstance(value, str) and not _LANGUAGE.match(value):
+        raise ValueError(f"{value!r} is not a language code; use one like en, es or pt-BR")
+    return value
+
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+HttpUrl = Annotated[str, BeforeValidator(_http_url)]
+Language = Annotated[str, BeforeValidator(_language)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class OwnerSection(_Section):
+    name: str | None = None
+    email: str | None = None
+
+
+class PlanetSection(_Section):
+    title: str
+    link: HttpUrl
+    description: str = ""
+    language: Language | None = None
+    owner: OwnerSection = OwnerSection()
+    output_dir: str | None = None
+    database: str | None = None
+    items_per_page: int = Field(default=30, ge=1, le=1000)
+    feed_items: int = Field(default=50, ge=1, le=10000)
+
+
+class DefaultsSection(_Section):
+    interval: Duration = timedelta(hours=1)
+    timeout: Duration = timedelta(seconds=30)
+    enabled: bool = True
+    language: Language | None = None
+
+
+class FeedSection(_Section):
+    url: HttpUrl
+    name: str | None = None
+    link: HttpUrl | None = None
+    tags: list[str] = []
+    language: Language | None = None
+    interval: Duration | None = None
+    timeout: Duration | None = None
+    enabled: bool | None = None
+
+
+class ConfigFile(_Section):
+    planet: PlanetSection
+    defaults: DefaultsSection = DefaultsSection()
+    feeds: list[FeedSection] = []
+
+
+@dataclass(frozen=True)
+class FeedConfig:
+    """One configured feed with the defaults already applied."""
+
+    url: str
+    name: str | None
+    link: str | None
+    tags: tuple[str, ...]
+    language: str | None
+    interval: timedelta
+    timeout: timedelta
+    enabled: bool
+    line: int | None
+
+
+@dataclass(frozen=True)
+class Settings:
+    path: Path
+    planet: PlanetSection
+    feeds: tuple[FeedConfig, ...]
+    database_url: str
+    output_dir: Path
+
+
+def load_settings(
+    path: Path, database_url: str | None = None, output_dir: Path | None = None
+) -> Settings:
+    """Read and validate feeds.yaml; explicit arguments win over the file, the file over defaults.
+
+    `database_url` given here has already been resolved from the command line or the
+    environment by the caller.
+    """
+    text = _read(path)
+    data, lines, problems = _compose(path, text)
+    if problems:
+        raise ConfigError(problems)
+    try:
+        parsed = ConfigFile.model_validate(data if data is not None else {})
+    except ValidationError as error:
+        raise ConfigError(_problems_from(path, error, lines)) from None
+    feeds = tuple(
+        _feed_config(feed, parsed.defaults, lines.get(("feeds", i)))
+        for i, feed in enumerate(parsed.feeds)
+    )
+    duplicates = _duplicate_problems(path, feeds)
+    if duplicates:
+        raise ConfigError(duplicates)
+    base = path.resolve().parent
+    return Settings(
+        path=path,
+        planet=parsed.planet,
+        feeds=feeds,
+        database_url=database_url
+        or os.environ.get(DATABASE_ENV)
+        or _relative_sqlite(parsed.planet.database, base)
+        or f"sqlite:///{base / DEFAULT_DATABASE_FILE}",
+        output_dir=output_dir or base / (parsed.planet.output_dir or DEFAULT_OUTPUT_DIR),
+    )
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            [ConfigProblem(str(path), None, "", f"no such file; pass -c PATH or set ${CONFIG_ENV}")]
+        ) from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(
+            [ConfigProblem(str(path), None, "", f"cannot be read: {error}")]
+        ) from None
+
+
+Location = tuple[str | int, ...]
+
+
+def _compose(path: Path, text: str) -> tuple[Any, dict[Location, int], list[ConfigProblem]]:
+    try:
+        data = yaml.safe_load(text)
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        reason = getattr(error, "problem", None) or str(error)
+        return None, {}, [ConfigProblem(str(path), line, "", f"not valid YAML: {reason}")]
+    lines: dict[Location, int] = {}
+    problems: list[ConfigProblem] = []
+    if root is not None:
+        _walk(root, (), lines, problems, str(path))
+    if data is not None and not isinstance(data, dict):
+        problems.append(
+            ConfigProblem(
+                str(path), 1, "", "must be a mapping with the keys planet, defaults and feeds"
+            )
+        )
+    return data, lines, problems
+
+
+def _walk(
+    node: yaml.Node,
+    location: Location,
+    lines: dict[Location, int],
+    problems: list[ConfigProblem],
+    path: str,
+) -> None:
+    lines[location] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[object, int] = {}
+        for key_node, value_node in node.value:
+            key = key_node.value
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                problems.append(
+                    ConfigProblem(
+                        path,
+                        line,
+                        _dotted((*location, key)),
+                        f"duplicate key; it is already set on line {seen[key]}",
+                    )
+                )
+            seen[key] = line
+            _walk(value_node, (*location, key), lines, problems, path)
+            lines[(*location, key)] = line
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _walk(item, (*location, index), lines, problems, path)
+
+
+def _dotted(location: Location) -> str:
+    text = ""
+    for part in location:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
+    return text
+
+
+def _line_of(location: Location, lines: dict[Location, int]) -> int | None:
+    for end in range(len(location), -1, -1):
+        if location[:end] in lines:
+            return lines[location[:end]]
+    return None
+
+
+_SECTIONS: dict[str, type[BaseModel]] = {
+    "planet": PlanetSection,
+    "owner": OwnerSection,
+    "defaults": DefaultsSection,
+    "feeds": FeedSection,
+}
+
+
+def _problems_from(
+    path: Path, error: ValidationError, lines: dict[Location, int]
+) -> list[ConfigProblem]:
+    problems = []
+    for detail in error.errors():
+        location: Location = tuple(detail["loc"])
+        kind = detail["type"]
+        if kind == "extra_forbidden":
+            message = _unknown_key_message(location)
+        elif kind == "missing":
+            field = location[-1]
+            location = location[:-1]
+            message = f"'{field}' is required here"
+        else:
+            message = str(detail["msg"]).removeprefix("Value error, ")
+        problems.append(
+            ConfigProblem(str(path), _line_of(location, lines), _dotted(location), message)
+        )
+    return problems
+
+
+def _unknown_key_message(location: Location) -> str:
+    key = str(location[-1])
+    parent = next((str(part) for part in reversed(location[:-1]) if isinstance(part, str)), None)
+    model = _SECTIONS.get(parent or "", ConfigFile)
+    known = list(model.model_fields)
+    close = difflib.get_close_matches(key, known, n=1)
+    hint = f"did you mean '{close[0]}'?" if close else "known keys: " + ", ".join(known)
+    return f"unknown key '{key}'; {hint}"
+
+
+def _feed_config(feed: FeedSection, defaults: DefaultsSection, line: int | None) -> FeedConfig:
+    return FeedConfig(
+        url=feed.url,
+        name=feed.name,
+        link=feed.link,
+        tags=tuple(feed.tags),
+        language=feed.language or defaults.language,
+        interval=feed.interval or defaults.interval,
+        timeout=feed.timeout or defaults.timeout,
+        enabled=defaults.enabled if feed.enabled is None else feed.enabled,
+        line=line,
+    )
+
+
+def _duplicate_problems(path: Path, feeds: tuple[FeedConfig, ...]) -> list[ConfigProblem]:
+    seen: dict[str, FeedConfig] = {}
+    problems = []
+    for index, feed in enumerate(feeds):
+        key = _comparable_url(feed.url)
+        if key in seen:
+            problems.append(
+                ConfigProblem(
+                    str(path),
+                    feed.line,
+                    f"feeds[{index}].url",
+                    f"duplicate feed {feed.url}; it is already listed on line {seen[key].line}; "
+                    "remove one of them",
+                )
+            )
+        else:
+            seen[key] = feed
+    return problems
+
+
+def _comparable_url(url: str) -> str:
+    parts = urlsplit(url)
+    return parts._replace(scheme=parts.scheme.lower(), netloc=parts.netloc.lower()).geturl()
+
+
+def _relative_sqlite(url: str | None, base: Path) -> str | None:
+    """Make a relative SQLite path in feeds.yaml relative to the file, not to the cwd.
+
+    Done with string prefixes rather than SQLAlchemy's URL parser because config sits below the
+    database layer and must not import it.
+    """
+    prefix = "sqlite:///"
+    if url is None or not url.startswith(prefix):
+        return url
+    rest = url[len(prefix) :]
+    if not rest or rest.startswith(("/", ":memory:")):
+        return url
+    return prefix + str(base / rest)

@@ -1,0 +1,110 @@
+"""Engine, sessions and schema upgrades.
+
+Every command calls `open_database`, which brings the schema up to date with Alembic, so a
+maintainer never runs migrations by hand after an upgrade of the package.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from aggregator.errors import StorageError
+
+log = logging.getLogger(__name__)
+
+
+def migrations_dir() -> Path:
+    """migrations/ sits beside the package in a checkout and inside it in a built wheel."""
+    package = Path(__file__).resolve().parent
+    for candidate in (package / "migrations", package.parent / "migrations"):
+        if (candidate / "env.py").is_file():
+            return candidate
+    raise StorageError("the Alembic migrations folder is missing from this installation")
+
+
+def create_database_engine(url: str) -> Engine:
+    try:
+        parsed = make_url(url)
+    except ArgumentError as error:
+        raise StorageError(f"{url!r} is not a database URL: {error}") from None
+    try:
+        if parsed.get_backend_name() == "sqlite":
+            if parsed.database and parsed.database != ":memory:":
+                directory = Path(parsed.database).parent
+                if not directory.is_dir():
+                    raise StorageError(f"the database folder {directory} does not exist")
+            engine = create_engine(parsed, connect_args={"timeout": 30})
+            event.listen(engine, "connect", _sqlite_pragmas)
+            return engine
+        return create_engine(parsed, pool_pre_ping=True)
+    except ModuleNotFoundError as error:
+        raise StorageError(
+            f"the driver for {parsed.drivername} is not installed ({error.name}); "
+            "for PostgreSQL install aggregator[postgresql]"
+        ) from None
+
+
+def _sqlite_pragmas(connection: Any, _record: Any) -> None:
+    """WAL lets the page be published while an update writes; foreign keys are off by default."""
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def _alembic_config() -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(migrations_dir()))
+    return config
+
+
+def upgrade(engine: Engine) -> list[str]:
+    """Apply pending migrations; return the revisions applied (empty when already current)."""
+    config = _alembic_config()
+    head = ScriptDirectory.from_config(config).get_current_head()
+    try:
+        with engine.begin() as connection:
+            current = MigrationContext.configure(connection).get_current_revision()
+            if current == head:
+                return []
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+    except SQLAlchemyError as error:
+        raise StorageError(f"cannot bring the database schema up to date: {error}") from error
+    log.info("database upgraded from %s to %s", current or "empty", head)
+    return [head] if head else []
+
+
+def open_database(url: str) -> sessionmaker[Session]:
+    """An up-to-date database, ready for sessions; StorageError in words when it is not."""
+    engine = create_database_engine(url)
+    try:
+        upgrade(engine)
+    except StorageError:
+        engine.dispose()
+        raise
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+@contextmanager
+def storage_errors() -> Iterator[None]:
+    """Turn driver errors into StorageError, the one database failure the CLI knows."""
+    try:
+        yield
+    except SQLAlchemyError as error:
+        raise StorageError(f"database error: {error}") from error

@@ -1,0 +1,156 @@
+"""HTTP: conditional GET of many feeds at once, within limits, each answer as a FetchResult.
+
+This is the only module that talks to the network. It decides nothing about feeds: a 404 or a
+timeout is returned as a FetchResult with `error` in words, for `update` to record.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import defaultdict
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from urllib.parse import urlsplit
+
+import httpx
+
+from aggregator import __version__
+from aggregator.records import FetchRequest, FetchResult
+
+log = logging.getLogger(__name__)
+
+ACCEPT = (
+    "application/atom+xml, application/rss+xml, application/rdf+xml;q=0.9, "
+    "application/xml;q=0.9, text/xml;q=0.8, */*;q=0.5"
+)
+
+
+@dataclass(frozen=True)
+class FetchPolicy:
+    """Limits that keep us polite to sources and safe from hostile servers."""
+
+    user_agent: str
+    max_body_bytes: int = 10 * 1024 * 1024
+    max_connections: int = 32
+    per_host: int = 2
+    max_redirects: int = 5
+    connect_timeout: float = 10.0
+
+
+def user_agent(planet_link: str) -> str:
+    return f"aggregator/{__version__} (+{planet_link})"
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def fetch_all(
+    requests: Iterable[FetchRequest], policy: FetchPolicy
+) -> AsyncIterator[FetchResult]:
+    """Yield results in completion order so the caller can process each while others download."""
+    hosts: defaultdict[str, asyncio.Semaphore] = defaultdict(
+        lambda: asyncio.Semaphore(policy.per_host)
+    )
+    overall = asyncio.Semaphore(policy.max_connections)
+    limits = httpx.Limits(
+        max_connections=policy.max_connections, max_keepalive_connections=policy.max_connections
+    )
+    async with httpx.AsyncClient(
+        headers={"User-Agent": policy.user_agent, "Accept": ACCEPT},
+        follow_redirects=True,
+        max_redirects=policy.max_redirects,
+        limits=limits,
+        timeout=httpx.Timeout(30.0, connect=policy.connect_timeout),
+    ) as client:
+
+        async def limited(request: FetchRequest) -> FetchResult:
+            host = (urlsplit(request.url).hostname or "").lower()
+            async with overall, hosts[host]:
+                return await fetch_one(client, request, policy)
+
+        tasks = [asyncio.create_task(limited(request)) for request in requests]
+        try:
+            for next_done in asyncio.as_completed(tasks):
+                yield await next_done
+        finally:
+            for task in tasks:
+                task.cancel()
+
+
+async def fetch_one(
+    client: httpx.AsyncClient, request: FetchRequest, policy: FetchPolicy
+) -> FetchResult:
+    started_at = datetime.now(UTC)
+    clock = time.monotonic()
+    headers = {}
+    if request.etag:
+        headers["If-None-Match"] = request.etag
+    if request.last_modified:
+        headers["If-Modified-Since"] = request.last_modified
+
+    def result(**fields: object) -> FetchResult:
+        return FetchResult(
+            feed_id=request.feed_id,
+            url=request.url,
+            started_at=started_at,
+            duration=time.monotonic() - clock,
+            **fields,  # type: ignore[arg-type]
+        )
+
+    try:
+        async with asyncio.timeout(request.timeout):
+            async with client.stream(
+                "GET", request.url, headers=headers, timeout=request.timeout
+            ) as response:
+                common = {
+                    "final_url": str(response.url),
+                    "status_code": response.status_code,
+                    "headers": {key.lower(): value for key, value in response.headers.items()},
+                }
+                if response.status_code == 304:
+                    return result(**common)
+                if response.status_code >= 400:
+                    phrase = response.reason_phrase or ""
+                    return result(**common, error=f"HTTP {response.status_code} {phrase}".strip())
+                if response.status_code >= 300:
+                    return result(
+                        **common, error=f"HTTP {response.status_code} redirect without a Location"
+                    )
+                body = await _read_limited(response, policy.max_body_bytes)
+                return result(**common, content=body)
+    except TimeoutError:
+        return result(error=f"timed out after {request.timeout:g} s")
+    except httpx.TimeoutException as error:
+        return result(error=f"timed out ({type(error).__name__})")
+    except httpx.TooManyRedirects:
+        return result(error=f"more than {policy.max_redirects} redirects (a redirect loop?)")
+    except _TooLarge:
+        limit_mib = policy.max_body_bytes / (1024 * 1024)
+        return result(error=f"response larger than {limit_mib:g} MiB; download stopped")
+    except httpx.ConnectError as error:
+        return result(error=f"cannot connect: {_reason(error)}")
+    except httpx.HTTPError as error:
+        return result(error=f"{type(error).__name__}: {_reason(error)}")
+
+
+async def _read_limited(response: httpx.Response, limit: int) -> bytes:
+    """Count decoded bytes while streaming, so a gzip bomb stops at the limit, not after it."""
+    chunks = []
+    total = 0
+    async for chunk in response.aiter_bytes():
+        total += len(chunk)
+        if total > limit:
+            raise _TooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _reason(error: Exception) -> str:
+    text = str(error) or type(error).__name__
+    if "Name or service not known" in text or "Temporary failure in name resolution" in text:
+        return "host name not found (DNS)"
+    return text

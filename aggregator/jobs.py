@@ -1,0 +1,63 @@
+"""The jobs the CLI and the daemon run: each is one call, with no pipeline logic of its own.
+
+Settings are always loaded before the database is opened, so a broken feeds.yaml never touches
+the database.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from aggregator import store
+from aggregator.config import Settings
+from aggregator.db import open_database, storage_errors
+from aggregator.publish import SiteView, write_site
+from aggregator.records import FeedView, PublishResult, UpdateResult
+from aggregator.update import Progress, run_update
+
+
+def open_store(settings: Settings) -> sessionmaker[Session]:
+    return open_database(settings.database_url)
+
+
+def update(
+    settings: Settings,
+    sessions: sessionmaker[Session],
+    ignore_schedule: bool = False,
+    progress: Progress | None = None,
+) -> tuple[UpdateResult, PublishResult | None]:
+    """Poll what is due, then publish if anything was polled or the site does not exist yet."""
+    result = run_update(sessions, settings, ignore_schedule, progress)
+    published = None
+    if result.polled or not (settings.output_dir / "index.html").exists():
+        published = publish(settings, sessions)
+    return result, published
+
+
+def publish(settings: Settings, sessions: sessionmaker[Session]) -> PublishResult:
+    planet = settings.planet
+    with storage_errors(), sessions.begin() as session:
+        store.sync_feeds(session, settings.feeds, datetime.now(UTC))
+        feeds = store.feed_views(session)
+        entries = store.recent_entries(session, max(planet.items_per_page, planet.feed_items))
+    site = SiteView(
+        title=planet.title,
+        link=planet.link if planet.link.endswith("/") else planet.link + "/",
+        description=planet.description,
+        owner_name=planet.owner.name,
+        owner_email=planet.owner.email,
+        language=planet.language,
+        items_per_page=planet.items_per_page,
+        feed_items=planet.feed_items,
+        entries=entries,
+        feeds=feeds,
+    )
+    return write_site(site, settings.output_dir)
+
+
+def feed_states(settings: Settings, sessions: sessionmaker[Session]) -> list[FeedView]:
+    with storage_errors(), sessions.begin() as session:
+        store.sync_feeds(session, settings.feeds, datetime.now(UTC))
+        return store.feed_views(session)

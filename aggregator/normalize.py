@@ -1,0 +1,173 @@
+"""ParsedEntry → CleanEntry: the only place entry text is rewritten.
+
+Sanitizing runs last over the HTML, after URLs are resolved, in the same nh3 pass; everything
+that reaches the database is already safe to show.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import json
+import re
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from urllib.parse import urljoin, urlsplit
+
+import nh3
+
+from aggregator.records import CleanEntry, ParsedEntry
+
+GUID_MAX_LENGTH = 512
+DERIVED_TITLE_WORDS = 10
+SAFE_SCHEMES = frozenset({"http", "https", "mailto"})
+LINK_REL = "noopener noreferrer nofollow"
+
+ALLOWED_TAGS = frozenset(
+    {
+        "a", "abbr", "acronym", "b", "bdi", "bdo", "blockquote", "br", "caption", "cite",
+        "code", "col", "colgroup", "dd", "del", "details", "dfn", "div", "dl", "dt", "em",
+        "figcaption", "figure", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i", "img", "ins",
+        "kbd", "li", "mark", "ol", "p", "pre", "q", "rp", "rt", "ruby", "s", "samp", "small",
+        "span", "strike", "strong", "sub", "summary", "sup", "table", "tbody", "td", "tfoot",
+        "th", "thead", "time", "tr", "tt", "u", "ul", "var", "wbr",
+    }
+)  # fmt: skip
+ALLOWED_ATTRIBUTES = {
+    "*": {"lang", "dir", "title"},
+    "a": {"href", "hreflang"},
+    "img": {"src", "alt", "width", "height"},
+    "blockquote": {"cite"},
+    "q": {"cite"},
+    "del": {"cite", "datetime"},
+    "ins": {"cite", "datetime"},
+    "time": {"datetime"},
+    "ol": {"start", "reversed", "type"},
+    "td": {"colspan", "rowspan", "headers"},
+    "th": {"colspan", "rowspan", "headers", "scope"},
+    "col": {"span"},
+    "colgroup": {"span"},
+}
+_URL_ATTRIBUTES = frozenset({"href", "src", "cite"})
+_BLOCK_START = re.compile(
+    r"<(/?)(p|div|br|li|ul|ol|h[1-6]|blockquote|pre|tr|td|th|table|figure|figcaption|dd|dt|hr)\b",
+    re.IGNORECASE,
+)
+_WHITESPACE = re.compile(r"\s+")
+
+
+@dataclass(frozen=True)
+class NormalizeOptions:
+    excerpt_words: int = 60
+    language: str | None = None
+
+
+def normalize_entry(
+    entry: ParsedEntry, feed_url: str, fetched_at: datetime, options: NormalizeOptions
+) -> CleanEntry:
+    link = absolute_url(entry.link, entry.base or feed_url) if entry.link else None
+    base = entry.base or link or feed_url
+    content = sanitize_html(entry.content or entry.summary or "", base)
+    text = plain_text(entry.summary or content)
+    title, derived = _title(entry, text)
+    published = _not_after(entry.published or entry.updated or fetched_at, fetched_at)
+    updated = _not_after(entry.updated, fetched_at) if entry.updated else None
+    clean = {
+        "link": link,
+        "title": title,
+        "author": collapse(entry.author) if entry.author else None,
+        "summary": excerpt(text, options.excerpt_words),
+        "content": content,
+        "categories": tuple(dict.fromkeys(collapse(term) for term in entry.categories)),
+    }
+    return CleanEntry(
+        guid=_guid(entry, link, title, content),
+        title_derived=derived,
+        language=options.language or entry.language,
+        published=published,
+        updated=updated,
+        content_hash=content_hash(clean),
+        **clean,  # type: ignore[arg-type]
+    )
+
+
+def sanitize_html(markup: str, base: str) -> str:
+    """Allowlist sanitizing with every URL made absolute against `base`, in one nh3 pass."""
+
+    def resolve(_tag: str, attribute: str, value: str) -> str | None:
+        if attribute not in _URL_ATTRIBUTES:
+            return value
+        return absolute_url(value, base)
+
+    return nh3.clean(
+        markup,
+        tags=set(ALLOWED_TAGS),
+        attributes={tag: set(names) for tag, names in ALLOWED_ATTRIBUTES.items()},
+        attribute_filter=resolve,
+        link_rel=LINK_REL,
+        url_schemes=set(SAFE_SCHEMES),
+        strip_comments=True,
+    ).strip()
+
+
+def absolute_url(value: str, base: str) -> str | None:
+    """Resolve against base; None for anything that is not a safe scheme (javascript:, data:)."""
+    value = value.strip()
+    if not value:
+        return None
+    try:
+        resolved = urljoin(base, value)
+        scheme = urlsplit(resolved).scheme.lower()
+    except ValueError:
+        return None
+    return resolved if scheme in SAFE_SCHEMES else None
+
+
+def plain_text(markup: str) -> str:
+    """Visible text only: tags, script and style bodies and image alt text are dropped."""
+    spaced = _BLOCK_START.sub(r" <\1\2", markup)
+    return collapse(html.unescape(nh3.clean(spaced, tags=set())))
+
+
+def collapse(text: str) -> str:
+    return unicodedata.normalize("NFC", _WHITESPACE.sub(" ", text)).strip()
+
+
+def excerpt(text: str, words: int) -> str:
+    parts = text.split()
+    if len(parts) <= words:
+        return text
+    return " ".join(parts[:words]).rstrip(",;:.-\u2013\u2014") + "…"
+
+
+def content_hash(fields: Mapping[str, object]) -> str:
+    """A stable hash of the non-empty fields: a field added later does not change old hashes."""
+    present = {key: value for key, value in fields.items() if value not in (None, "", ())}
+    encoded = json.dumps(present, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(encoded.encode("utf-8")).hexdigest()
+
+
+def _title(entry: ParsedEntry, text: str) -> tuple[str, bool]:
+    raw = entry.title or ""
+    title = plain_text(raw) if entry.title_is_html else collapse(raw)
+    if title:
+        return title, False
+    if text:
+        return excerpt(text, DERIVED_TITLE_WORDS), True
+    return "Untitled", True
+
+
+def _guid(entry: ParsedEntry, link: str | None, title: str, content: str) -> str:
+    guid = entry.guid or link
+    if guid is None:
+        guid = "sha256:" + hashlib.sha256(f"{title}\n{content}".encode()).hexdigest()
+    elif len(guid) > GUID_MAX_LENGTH:
+        guid = "sha256:" + hashlib.sha256(guid.encode()).hexdigest()
+    return guid
+
+
+def _not_after(moment: datetime, limit: datetime) -> datetime:
+    """A date in the future (a wrong clock at the source) would pin an entry to the top."""
+    return min(moment, limit)

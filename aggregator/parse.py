@@ -1,0 +1,109 @@
+"""Fetched bytes → ParsedFeed, with feedparser and nothing else.
+
+feedparser is handed the body and the response headers, never a URL, and its own sanitizer and
+relative-URI pass are switched off: normalize resolves URLs and sanitizes once, with nh3, which
+is both faster and stricter. What comes out is still the source's raw text.
+"""
+
+from __future__ import annotations
+
+import calendar
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import feedparser
+
+from aggregator.errors import ParseError
+from aggregator.records import ParsedEntry, ParsedFeed
+
+_HTML_TYPES = {"text/html", "application/xhtml+xml"}
+
+
+def parse_feed(content: bytes, url: str, headers: Mapping[str, str]) -> ParsedFeed:
+    """Raise ParseError, in words a maintainer understands, when there is no feed to read."""
+    if not content.strip():
+        raise ParseError(url, "the server sent an empty response")
+    response_headers = dict(headers)
+    response_headers["content-location"] = url
+    result = feedparser.parse(
+        content,
+        response_headers=response_headers,
+        sanitize_html=False,
+        resolve_relative_uris=False,
+    )
+    channel = result.get("feed", {})
+    if not result.entries and not result.get("version") and not channel.get("title"):
+        raise ParseError(url, _not_a_feed_reason(content, result))
+    warning = None
+    if result.get("bozo"):
+        warning = f"feed is not well-formed, read leniently: {result.get('bozo_exception')}"
+    document_base = channel.get("title_detail", {}).get("base") or url
+    return ParsedFeed(
+        title=_text(channel.get("title")),
+        link=_text(channel.get("link")),
+        language=_text(channel.get("language")),
+        entries=tuple(_entry(entry, document_base, channel) for entry in result.entries),
+        warning=warning,
+    )
+
+
+def _not_a_feed_reason(content: bytes, result: Any) -> str:
+    head = content[:2048].lower()
+    if b"<html" in head or b"<!doctype html" in head:
+        return "this is a web page, not a feed"
+    if result.get("bozo"):
+        return f"not a readable feed: {result.get('bozo_exception')}"
+    return "not a feed: no RSS, Atom or RDF elements found"
+
+
+def _entry(entry: Any, document_base: str, channel: Any) -> ParsedEntry:
+    content_detail = _best_content(entry.get("content") or [])
+    summary_detail = entry.get("summary_detail") or {}
+    title_detail = entry.get("title_detail") or {}
+    detail = content_detail or summary_detail
+    link = _text(entry.get("link"))
+    base = detail.get("base") or document_base
+    if base == document_base and link:
+        base = link
+    return ParsedEntry(
+        guid=_text(entry.get("id")),
+        link=link,
+        title=entry.get("title"),
+        title_is_html=title_detail.get("type") in _HTML_TYPES,
+        author=_text(entry.get("author")),
+        summary=entry.get("summary"),
+        content=content_detail.get("value") if content_detail else None,
+        published=_datetime(entry.get("published_parsed")),
+        updated=_datetime(entry.get("updated_parsed")),
+        categories=tuple(
+            term for tag in entry.get("tags") or [] if (term := _text(tag.get("term")))
+        ),
+        base=base,
+        language=_text(detail.get("language")) or _text(channel.get("language")),
+    )
+
+
+def _best_content(contents: list[Any]) -> Any:
+    for item in contents:
+        if item.get("type") in _HTML_TYPES:
+            return item
+    return contents[0] if contents else None
+
+
+def _text(value: Any) -> str | None:
+    if not isinstance(value, str):
+        return None
+    value = value.strip()
+    return value or None
+
+
+def _datetime(value: time.struct_time | None) -> datetime | None:
+    """feedparser gives UTC struct_times; some sources produce ones no datetime can hold."""
+    if value is None:
+        return None
+    try:
+        return datetime.fromtimestamp(calendar.timegm(value), UTC)
+    except (OverflowError, ValueError, OSError):
+        return None

@@ -1,0 +1,226 @@
+"""View data → files in the output folder.
+
+Rendering is pure (`render_site` returns bytes per file name); writing replaces each file
+atomically and only when its bytes changed, so web servers and readers see either the old or the
+new version, and an unchanged site costs no writes. Nothing here reads the clock: a file's
+content depends only on the data, so publishing twice gives identical files.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import re
+import tempfile
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from email.utils import format_datetime
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+from aggregator import __version__
+from aggregator.errors import OutputError
+from aggregator.records import EntryView, FeedView, PublishResult
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+HEALTH_MARKS = {"ok": "\u25cf", "failing": "\u25b2", "new": "\u25cb", "disabled": "-"}
+HEALTH_LABELS = {
+    "ok": "fetched without error",
+    "failing": "the last fetch failed",
+    "new": "not fetched yet",
+    "disabled": "disabled in feeds.yaml",
+}
+_XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+_IRI = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:[^\s<>\"{}|\\^`]+$")
+
+
+@dataclass(frozen=True)
+class SiteView:
+    title: str
+    link: str
+    description: str
+    owner_name: str | None
+    owner_email: str | None
+    language: str | None
+    items_per_page: int
+    feed_items: int
+    entries: Sequence[EntryView]
+    feeds: Sequence[FeedView]
+
+    @property
+    def updated(self) -> datetime:
+        """The newest change among the entries: stable while nothing new arrives."""
+        return max((entry.updated or entry.published for entry in self.entries), default=EPOCH)
+
+    @property
+    def feed_id(self) -> str:
+        return self.link
+
+
+@dataclass(frozen=True)
+class FeedItem:
+    """An entry as it appears in a combined feed, with an id unique within that feed."""
+
+    entry: EntryView
+    id: str
+    permalink: bool
+
+
+def write_site(site: SiteView, output_dir: Path) -> PublishResult:
+    rendered = render_site(site)
+    written, unchanged = [], []
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        for name, data in rendered.items():
+            if write_if_changed(output_dir / name, data):
+                written.append(name)
+            else:
+                unchanged.append(name)
+    except OSError as error:
+        raise OutputError(f"cannot write the site to {output_dir}: {error}") from error
+    return PublishResult(written=tuple(written), unchanged=tuple(unchanged))
+
+
+def render_site(site: SiteView) -> dict[str, bytes]:
+    environment = _environment()
+    items = feed_items(site.entries[: site.feed_items])
+    context = {"site": site, "items": items, "feeds": site.feeds, "version": __version__}
+    page_entries = site.entries[: site.items_per_page]
+    pages = {
+        "index.html": environment.get_template("index.html").render(
+            days=group_by_day(page_entries),
+            health_marks=HEALTH_MARKS,
+            health_labels=HEALTH_LABELS,
+            **context,
+        ),
+        "atom.xml": environment.get_template("atom.xml").render(**context),
+        "rss.xml": environment.get_template("rss.xml").render(**context),
+        "opml.xml": environment.get_template("opml.xml").render(**context),
+        "feed.json": json_feed(site, items),
+    }
+    output = {name: (text.rstrip() + "\n").encode("utf-8") for name, text in pages.items()}
+    output["style.css"] = files("aggregator").joinpath("templates/static/style.css").read_bytes()
+    return output
+
+
+def group_by_day(entries: Sequence[EntryView]) -> list[tuple[date, list[EntryView]]]:
+    return [
+        (day, list(group))
+        for day, group in itertools.groupby(entries, key=lambda entry: entry.published.date())
+    ]
+
+
+def feed_items(entries: Sequence[EntryView]) -> list[FeedItem]:
+    """Keep each source's own id where it is an IRI and unique here; otherwise derive one.
+
+    The derived id is a name-based UUID of the feed URL and the source's id, so it never changes
+    between publishes.
+    """
+    items = []
+    used: set[str] = set()
+    for entry in entries:
+        entry_id = entry.guid
+        if not _IRI.match(entry_id) or entry_id in used:
+            entry_id = uuid.uuid5(uuid.NAMESPACE_URL, f"{entry.feed.url} {entry.guid}").urn
+        used.add(entry_id)
+        permalink = entry_id == entry.link and entry_id.startswith(("http://", "https://"))
+        items.append(FeedItem(entry=entry, id=entry_id, permalink=permalink))
+    return items
+
+
+def json_feed(site: SiteView, items: Sequence[FeedItem]) -> str:
+    document: dict[str, Any] = {
+        "version": "https://jsonfeed.org/version/1.1",
+        "title": site.title,
+        "home_page_url": site.link,
+        "feed_url": f"{site.link}feed.json",
+    }
+    if site.description:
+        document["description"] = site.description
+    if site.owner_name:
+        document["authors"] = [{"name": site.owner_name}]
+    if site.language:
+        document["language"] = site.language
+    document["items"] = [_json_item(item) for item in items]
+    return _XML_INVALID.sub("", json.dumps(document, ensure_ascii=False, indent=2))
+
+
+def _json_item(item: FeedItem) -> dict[str, Any]:
+    entry = item.entry
+    data: dict[str, Any] = {"id": item.id, "title": entry.title}
+    if entry.link:
+        data["url"] = entry.link
+    if entry.content:
+        data["content_html"] = entry.content
+    else:
+        data["content_text"] = entry.summary
+    if entry.summary:
+        data["summary"] = entry.summary
+    data["date_published"] = rfc3339(entry.published)
+    if entry.updated:
+        data["date_modified"] = rfc3339(entry.updated)
+    data["authors"] = [{"name": entry.author or entry.feed.name}]
+    if entry.categories:
+        data["tags"] = list(entry.categories)
+    if entry.language:
+        data["language"] = entry.language
+    source: dict[str, Any] = {"title": entry.feed.name, "feed_url": entry.feed.url}
+    if entry.feed.link:
+        source["home_page_url"] = entry.feed.link
+    data["_source"] = source
+    return data
+
+
+def rfc3339(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def rfc822(moment: datetime) -> str:
+    return format_datetime(moment.astimezone(UTC), usegmt=True)
+
+
+def _xml_safe(value: Any) -> Any:
+    """Characters XML 1.0 forbids would make a whole feed unreadable; drop them on output."""
+    return _XML_INVALID.sub("", value) if isinstance(value, str) else value
+
+
+def _environment() -> Environment:
+    environment = Environment(
+        loader=PackageLoader("aggregator", "templates"),
+        autoescape=select_autoescape(["html", "xml"]),
+        undefined=StrictUndefined,
+        finalize=_xml_safe,
+        keep_trailing_newline=True,
+    )
+    environment.filters["rfc3339"] = rfc3339
+    environment.filters["rfc822"] = rfc822
+    environment.filters["tag_path"] = lambda tag: "/" + tag.replace(",", " ")
+    return environment
+
+
+def write_if_changed(path: Path, data: bytes) -> bool:
+    """Write through a temporary file and a rename; leave the file alone when identical."""
+    try:
+        if path.read_bytes() == data:
+            return False
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        Path(temporary).chmod(0o644)
+        Path(temporary).replace(path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return True

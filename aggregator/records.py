@@ -1,0 +1,191 @@
+"""Plain, frozen records handed from one stage to the next.
+
+Every stage takes and returns these, so each can be tested with plain values and no network or
+database; only `store` turns them into rows and back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class FetchRequest:
+    """What fetch needs to poll one feed, with the validators from its previous success."""
+
+    feed_id: int
+    url: str
+    etag: str | None = None
+    last_modified: str | None = None
+    timeout: float = 30.0
+
+
+@dataclass(frozen=True)
+class DueFeed:
+    """A feed the store says is due, with what update needs to poll and process it."""
+
+    id: int
+    url: str
+    fetch_url: str
+    name: str
+    language: str | None
+    etag: str | None
+    last_modified: str | None
+    interval: float
+    timeout: float
+    consecutive_errors: int
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    """One HTTP exchange. `error` is set, in words, when no usable body came back."""
+
+    feed_id: int
+    url: str
+    started_at: datetime
+    duration: float
+    final_url: str | None = None
+    status_code: int | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    content: bytes | None = None
+    error: str | None = None
+
+    @property
+    def not_modified(self) -> bool:
+        return self.status_code == 304
+
+    @property
+    def size(self) -> int:
+        return len(self.content) if self.content is not None else 0
+
+
+@dataclass(frozen=True)
+class ParsedEntry:
+    """An entry as the source wrote it: raw HTML, possibly relative URLs, nothing cleaned."""
+
+    guid: str | None
+    link: str | None
+    title: str | None
+    title_is_html: bool
+    author: str | None
+    summary: str | None
+    content: str | None
+    published: datetime | None
+    updated: datetime | None
+    categories: tuple[str, ...]
+    base: str
+    language: str | None
+
+
+@dataclass(frozen=True)
+class ParsedFeed:
+    title: str | None
+    link: str | None
+    language: str | None
+    entries: tuple[ParsedEntry, ...]
+    warning: str | None = None
+
+
+@dataclass(frozen=True)
+class CleanEntry:
+    """An entry ready to store: a stable id, absolute links, sanitized HTML, UTC dates."""
+
+    guid: str
+    link: str | None
+    title: str
+    title_derived: bool
+    author: str | None
+    summary: str
+    content: str
+    language: str | None
+    categories: tuple[str, ...]
+    published: datetime
+    updated: datetime | None
+    content_hash: str
+
+
+@dataclass(frozen=True)
+class FeedOutcome:
+    """What happened to one feed in one update run."""
+
+    feed_id: int
+    url: str
+    name: str
+    state: str
+    http_status: int | None = None
+    new_entries: int = 0
+    updated_entries: int = 0
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class UpdateResult:
+    outcomes: tuple[FeedOutcome, ...]
+    duration: float
+
+    @property
+    def polled(self) -> int:
+        return len(self.outcomes)
+
+    @property
+    def not_modified(self) -> int:
+        return sum(1 for outcome in self.outcomes if outcome.state == "not_modified")
+
+    @property
+    def failed(self) -> int:
+        return sum(1 for outcome in self.outcomes if outcome.error is not None)
+
+    @property
+    def new_entries(self) -> int:
+        return sum(outcome.new_entries for outcome in self.outcomes)
+
+    @property
+    def updated_entries(self) -> int:
+        return sum(outcome.updated_entries for outcome in self.outcomes)
+
+
+@dataclass(frozen=True)
+class FeedView:
+    """A subscription as the outputs and `aggregator feeds` show it."""
+
+    id: int
+    url: str
+    name: str
+    link: str | None
+    tags: tuple[str, ...]
+    language: str | None
+    status: str
+    last_fetched_at: datetime | None
+    last_success_at: datetime | None
+    last_http_status: int | None
+    last_error: str | None
+    consecutive_errors: int
+    next_due_at: datetime | None
+    entry_count: int
+
+
+@dataclass(frozen=True)
+class EntryView:
+    """A stored entry with what the outputs need to credit its source."""
+
+    id: int
+    guid: str
+    link: str | None
+    title: str
+    author: str | None
+    summary: str
+    content: str
+    language: str | None
+    categories: tuple[str, ...]
+    published: datetime
+    updated: datetime | None
+    first_seen: datetime
+    feed: FeedView
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    written: tuple[str, ...]
+    unchanged: tuple[str, ...]
