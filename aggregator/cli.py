@@ -111,15 +111,12 @@ def update_command(options: Options, ignore_schedule: bool) -> None:
     click.echo(_update_summary(result, published))
 
 
-def _update_summary(result: UpdateResult, published: PublishResult | None) -> str:
-    text = (
+def _update_summary(result: UpdateResult, published: PublishResult) -> str:
+    return (
         f"polled {result.polled} feeds in {result.duration:.1f}s: {result.new_entries} new, "
         f"{result.updated_entries} updated, {result.not_modified} unchanged, "
-        f"{result.failed} failed"
+        f"{result.failed} failed; {_publish_summary(published)}"
     )
-    if published is not None:
-        text += f"; {_publish_summary(published)}"
-    return text
 
 
 def _publish_summary(published: PublishResult) -> str:

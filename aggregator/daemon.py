@@ -75,5 +75,5 @@ def _poll(settings: Settings, sessions: sessionmaker[Session]) -> None:
             result.not_modified,
             result.failed,
         )
-    if published is not None and published.written:
+    if published.written:
         log.info("published %s", ", ".join(published.written))

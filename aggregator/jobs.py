@@ -27,13 +27,11 @@ def update(
     sessions: sessionmaker[Session],
     ignore_schedule: bool = False,
     progress: Progress | None = None,
-) -> tuple[UpdateResult, PublishResult | None]:
-    """Poll what is due, then publish if anything was polled or the site does not exist yet."""
+) -> tuple[UpdateResult, PublishResult]:
+    """Poll what is due, then publish: cheap when nothing changed, since unchanged files are
+    neither rewritten nor touched, and it picks up edits to feeds.yaml that polled nothing."""
     result = run_update(sessions, settings, ignore_schedule, progress)
-    published = None
-    if result.polled or not (settings.output_dir / "index.html").exists():
-        published = publish(settings, sessions)
-    return result, published
+    return result, publish(settings, sessions)
 
 
 def publish(settings: Settings, sessions: sessionmaker[Session]) -> PublishResult:

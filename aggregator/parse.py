@@ -76,7 +76,8 @@ def _entry(entry: Any, document_base: str, channel: Any) -> ParsedEntry:
         summary=entry.get("summary"),
         content=content_detail.get("value") if content_detail else None,
         published=_datetime(entry.get("published_parsed")),
-        updated=_datetime(entry.get("updated_parsed")),
+        # dict.get skips feedparser's deprecated fallback from updated to published.
+        updated=_datetime(dict.get(entry, "updated_parsed")),
         categories=tuple(
             term for tag in entry.get("tags") or [] if (term := _text(tag.get("term")))
         ),

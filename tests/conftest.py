@@ -1,0 +1,245 @@
+"""Shared test fixtures: a real HTTP server on 127.0.0.1, a fresh database, a planet on disk.
+
+Set AGGREGATOR_TEST_DATABASE_URL (for example
+postgresql+psycopg://postgres@127.0.0.1:5432/test) to run every test against that database
+instead of a temporary SQLite file; its public schema is emptied before each test.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from email.utils import formatdate
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from click.testing import CliRunner, Result
+from sqlalchemy import create_engine, text
+
+from aggregator.cli import cli
+
+FIXTURES = Path(__file__).parent / "fixtures"
+FEEDS = FIXTURES / "feeds"
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+TEST_DATABASE_ENV = "AGGREGATOR_TEST_DATABASE_URL"
+
+
+@dataclass
+class Route:
+    body: bytes
+    content_type: str = "application/xml; charset=utf-8"
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    etag: bool = True
+    last_modified: bool = True
+    gzip: bool = False
+    delay: float = 0.0
+    modified_at: float = field(default_factory=time.time)
+
+
+@dataclass
+class Seen:
+    method: str
+    path: str
+    headers: dict[str, str]
+    status: int
+
+
+class FeedServer:
+    """Serves fixture feeds like a well-behaved origin: ETag, Last-Modified, 304s, gzip."""
+
+    def __init__(self) -> None:
+        self.routes: dict[str, Route] = {}
+        self.requests: list[Seen] = []
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self._lock = threading.Lock()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self) -> None:
+                server._handle(self)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.port = self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def serve(self, path: str, body: bytes | str, **options: Any) -> str:
+        data = body.encode("utf-8") if isinstance(body, str) else body
+        self.routes[path] = Route(body=data, **options)
+        return self.url(path)
+
+    def serve_fixture(self, path: str, name: str, **options: Any) -> str:
+        return self.serve(path, (FEEDS / name).read_bytes(), **options)
+
+    def requests_for(self, path: str) -> list[Seen]:
+        with self._lock:
+            return [seen for seen in self.requests if seen.path == path]
+
+    def _handle(self, handler: BaseHTTPRequestHandler) -> None:
+        route = self.routes.get(handler.path)
+        headers = {key.lower(): value for key, value in handler.headers.items()}
+        status, body, reply_headers = self._answer(route, headers)
+        with self._lock:
+            self.requests.append(Seen("GET", handler.path, headers, status))
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            if route is not None and route.delay:
+                time.sleep(route.delay)
+            self._reply(handler, status, body, reply_headers)
+        finally:
+            with self._lock:
+                self.in_flight -= 1
+
+    def _reply(
+        self,
+        handler: BaseHTTPRequestHandler,
+        status: int,
+        body: bytes,
+        reply_headers: dict[str, str],
+    ) -> None:
+        handler.send_response(status)
+        for key, value in reply_headers.items():
+            handler.send_header(key, value)
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        try:
+            handler.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+    def _answer(
+        self, route: Route | None, headers: dict[str, str]
+    ) -> tuple[int, bytes, dict[str, str]]:
+        if route is None:
+            return 404, b"not found", {"Content-Type": "text/plain"}
+        reply = dict(route.headers)
+        if route.status != 200:
+            return route.status, route.body, reply
+        reply["Content-Type"] = route.content_type
+        etag = '"' + hashlib.sha1(route.body).hexdigest()[:16] + '"'
+        modified = formatdate(route.modified_at, usegmt=True)
+        if route.etag:
+            reply["ETag"] = etag
+        if route.last_modified:
+            reply["Last-Modified"] = modified
+        if (route.etag and headers.get("if-none-match") == etag) or (
+            not route.etag
+            and route.last_modified
+            and headers.get("if-modified-since") == modified
+        ):
+            return 304, b"", reply
+        body = route.body
+        if route.gzip and "gzip" in headers.get("accept-encoding", ""):
+            body = gzip.compress(body)
+            reply["Content-Encoding"] = "gzip"
+        return 200, body, reply
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def feed_server() -> Iterator[FeedServer]:
+    server = FeedServer()
+    yield server
+    server.close()
+
+
+@pytest.fixture(autouse=True)
+def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The developer's own settings must not leak into a test."""
+    monkeypatch.delenv("AGGREGATOR_CONFIG", raising=False)
+    monkeypatch.delenv("AGGREGATOR_DATABASE_URL", raising=False)
+
+
+@pytest.fixture
+def database_url(tmp_path: Path) -> str:
+    url = os.environ.get(TEST_DATABASE_ENV)
+    if not url:
+        return f"sqlite:///{tmp_path / 'planet.db'}"
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+        connection.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+    return url
+
+
+@pytest.fixture
+def postgresql_url() -> str:
+    url = os.environ.get(TEST_DATABASE_ENV, "")
+    if not url.startswith("postgresql"):
+        pytest.skip(f"needs PostgreSQL: set {TEST_DATABASE_ENV} to a postgresql:// URL")
+    return url
+
+
+@dataclass
+class Planet:
+    """A planet in a temporary folder: its feeds.yaml, database and output folder."""
+
+    root: Path
+    database_url: str
+
+    @property
+    def config(self) -> Path:
+        return self.root / "feeds.yaml"
+
+    @property
+    def output(self) -> Path:
+        return self.root / "public"
+
+    def write_config(self, feeds: list[dict[str, Any]], **planet: Any) -> None:
+        document = {
+            "planet": {
+                "title": "Test Planet",
+                "link": "https://planet.test/",
+                "description": "Left and labour news for tests",
+                "owner": {"name": "Test Owner", "email": "owner@planet.test"},
+                **planet,
+            },
+            "defaults": {"interval": "1h", "timeout": "5s"},
+            "feeds": feeds,
+        }
+        self.config.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
+
+    def run(self, *args: str) -> Result:
+        runner = CliRunner()
+        return runner.invoke(
+            cli,
+            ["-c", str(self.config), "--database", self.database_url, *args],
+            catch_exceptions=False,
+        )
+
+
+@pytest.fixture
+def planet(tmp_path: Path, database_url: str) -> Planet:
+    return Planet(root=tmp_path, database_url=database_url)
+
+
+def shared_corpus(*parts: str) -> Path:
+    """A folder of ../shared, or a skip for a clone that does not have it beside it."""
+    path = SHARED.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"{path} is absent: the shared corpus lives beside the clone in CI")
+    return path

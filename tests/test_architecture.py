@@ -1,0 +1,66 @@
+"""The data flows one way: each module imports only the layers below it (DESIGN.md).
+
+Layer 0 is shared vocabulary, 1 the pure stages and the models, 2 the database and the writer
+of files, 3 the update run that wires the stages, 4 the jobs, and the daemon and CLI on top.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+LAYERS = {
+    "aggregator.errors": 0,
+    "aggregator.records": 0,
+    "aggregator.config": 1,
+    "aggregator.fetch": 1,
+    "aggregator.parse": 1,
+    "aggregator.normalize": 1,
+    "aggregator.dedupe": 1,
+    "aggregator.schedule": 1,
+    "aggregator.models": 1,
+    "aggregator.db": 2,
+    "aggregator.store": 2,
+    "aggregator.publish": 2,
+    "aggregator.update": 3,
+    "aggregator.jobs": 4,
+    "aggregator.daemon": 5,
+    "aggregator.cli": 6,
+}
+NETWORK_AND_DATABASE = ("httpx", "sqlalchemy", "alembic")
+
+
+def _loaded_by(module: str) -> set[str]:
+    code = (
+        "import importlib, json, sys; importlib.import_module(sys.argv[1]); "
+        "print(json.dumps(sorted(sys.modules)))"
+    )
+    output = subprocess.run(
+        [sys.executable, "-c", code, module], check=True, capture_output=True, text=True
+    ).stdout
+    return set(json.loads(output))
+
+
+@pytest.mark.parametrize("module", sorted(LAYERS))
+def test_a_stage_imports_nothing_from_a_layer_above_it(module: str) -> None:
+    loaded = _loaded_by(module)
+    not_below = {
+        other for other, layer in LAYERS.items() if layer >= LAYERS[module] and other != module
+    }
+    assert loaded & not_below == set()
+
+
+@pytest.mark.parametrize(
+    "module", ["aggregator.parse", "aggregator.normalize", "aggregator.publish"]
+)
+def test_pure_stages_load_no_network_or_database_library(module: str) -> None:
+    loaded = _loaded_by(module)
+    assert not {name for name in loaded if name.split(".")[0] in NETWORK_AND_DATABASE}
+
+
+def test_fetch_knows_nothing_of_the_database() -> None:
+    loaded = _loaded_by("aggregator.fetch")
+    assert not {name for name in loaded if name.split(".")[0] in {"sqlalchemy", "alembic"}}

@@ -1,0 +1,125 @@
+"""How we behave as a client: conditional GET, identity, compression, limits, concurrency."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+from datetime import UTC, datetime
+
+from aggregator.fetch import FetchPolicy, fetch_all
+from aggregator.records import FetchRequest, FetchResult
+from tests.conftest import FeedServer, Planet
+
+RSS = """<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>
+<link>https://example.org/</link><description>d</description>
+<item><title>One</title><link>https://example.org/1</link><guid>https://example.org/1</guid>
+<pubDate>Mon, 30 Jan 2023 10:15:00 +0000</pubDate></item></channel></rss>"""
+
+
+def _fetch(requests: list[FetchRequest], policy: FetchPolicy) -> list[FetchResult]:
+    async def collect() -> list[FetchResult]:
+        return [result async for result in fetch_all(requests, policy)]
+
+    return asyncio.run(collect())
+
+
+def test_second_update_sends_validators_and_gets_304(planet: Planet, feed_server: FeedServer):
+    url = feed_server.serve("/feed", RSS)
+    planet.write_config([{"url": url, "name": "One"}])
+    assert planet.run("update").exit_code == 0
+    assert planet.run("update", "--all").exit_code == 0
+    first, second = feed_server.requests_for("/feed")
+    assert "if-none-match" not in first.headers
+    assert second.headers["if-none-match"].startswith('"')
+    assert "if-modified-since" in second.headers
+    assert second.status == 304
+
+
+def test_last_modified_alone_is_enough_for_a_304(planet: Planet, feed_server: FeedServer):
+    url = feed_server.serve("/feed", RSS, etag=False)
+    planet.write_config([{"url": url}])
+    planet.run("update")
+    result = planet.run("update", "--all")
+    assert feed_server.requests_for("/feed")[-1].status == 304
+    assert "1 unchanged" in result.stdout
+
+
+def test_user_agent_names_the_project_and_the_planet(planet: Planet, feed_server: FeedServer):
+    url = feed_server.serve("/feed", RSS)
+    planet.write_config([{"url": url}])
+    planet.run("update")
+    agent = feed_server.requests_for("/feed")[0].headers["user-agent"]
+    assert agent.startswith("aggregator/")
+    assert "https://planet.test/" in agent
+
+
+def test_gzip_responses_are_accepted_and_decoded(planet: Planet, feed_server: FeedServer):
+    url = feed_server.serve("/feed", RSS, gzip=True)
+    planet.write_config([{"url": url}])
+    result = planet.run("update")
+    assert "gzip" in feed_server.requests_for("/feed")[0].headers["accept-encoding"]
+    assert "1 new" in result.stdout
+
+
+def test_body_over_the_limit_is_cut_off_while_streaming(feed_server: FeedServer):
+    big = RSS.replace("<title>One</title>", "<title>" + "x" * 200_000 + "</title>")
+    url = feed_server.serve("/big", big)
+    policy = FetchPolicy(user_agent="test", max_body_bytes=50_000)
+    (result,) = _fetch([FetchRequest(feed_id=1, url=url)], policy)
+    assert result.content is None
+    assert result.error is not None and "larger than" in result.error
+
+
+def test_gzip_bomb_is_measured_after_decompression(feed_server: FeedServer):
+    bomb = gzip.compress(b"<rss>" + b" " * 5_000_000)
+    url = feed_server.serve(
+        "/bomb", bomb, headers={"Content-Encoding": "gzip"}, etag=False, last_modified=False
+    )
+    policy = FetchPolicy(user_agent="test", max_body_bytes=1_000_000)
+    (result,) = _fetch([FetchRequest(feed_id=1, url=url)], policy)
+    assert len(bomb) < 1_000_000
+    assert result.error is not None and "larger than" in result.error
+
+
+def test_a_server_slower_than_the_timeout_is_recorded_as_failing(
+    planet: Planet, feed_server: FeedServer
+):
+    slow = feed_server.serve("/slow", RSS, delay=3)
+    fast = feed_server.serve("/fast", RSS.replace("example.org/1", "example.org/2"))
+    planet.write_config([{"url": slow, "timeout": "1s"}, {"url": fast}])
+    result = planet.run("update")
+    assert result.exit_code == 0
+    assert "timed out" in result.stderr
+    assert "1 new" in result.stdout
+
+
+def test_feeds_are_fetched_concurrently_but_at_most_two_per_host(feed_server: FeedServer):
+    urls = [feed_server.serve(f"/feed{n}", RSS, delay=0.3) for n in range(6)]
+    requests = [FetchRequest(feed_id=n, url=url) for n, url in enumerate(urls)]
+    results = _fetch(requests, FetchPolicy(user_agent="test"))
+    assert sorted(result.feed_id for result in results) == list(range(6))
+    assert all(result.status_code == 200 for result in results)
+    assert feed_server.max_in_flight == 2
+
+
+def test_unreachable_host_is_a_failure_in_words(feed_server: FeedServer):
+    closed = FetchRequest(feed_id=1, url="http://127.0.0.1:9/feed", timeout=5)
+    (result,) = _fetch([closed], FetchPolicy(user_agent="test"))
+    assert result.status_code is None
+    assert result.error is not None and result.error.startswith("cannot connect")
+    assert result.started_at <= datetime.now(UTC)
+
+
+def test_http_errors_carry_their_status(feed_server: FeedServer):
+    url = feed_server.serve("/gone", "no", status=500)
+    (result,) = _fetch([FetchRequest(feed_id=1, url=url)], FetchPolicy(user_agent="test"))
+    assert result.status_code == 500
+    assert result.error == "HTTP 500 Internal Server Error"
+
+
+def test_a_redirect_loop_is_an_error_not_a_hang(feed_server: FeedServer):
+    feed_server.serve("/a", "", status=302, headers={"Location": feed_server.url("/b")})
+    feed_server.serve("/b", "", status=302, headers={"Location": feed_server.url("/a")})
+    request = FetchRequest(feed_id=1, url=feed_server.url("/a"))
+    (result,) = _fetch([request], FetchPolicy(user_agent="test"))
+    assert result.error is not None and "redirects" in result.error

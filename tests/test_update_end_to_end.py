@@ -1,0 +1,200 @@
+"""A maintainer's planet from first update to steady state, against a real loopback server."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import feedparser
+
+from tests.conftest import FeedServer, Planet
+
+SOURCES = {
+    "/libcom/rss.xml": ("libcom.atom.xml", "application/atom+xml", "libcom.org", 10),
+    "/acr/feed/": ("anticapitalist.rss.xml", "application/rss+xml", "Anti*Capitalist", 26),
+    "/sr/feed/": ("marxist.rss.xml", "application/rss+xml; charset=UTF-8", "Socialist Rev", 12),
+    "/ist/feed/": ("ist.rss.xml", "text/xml", "IST", 10),
+    "/usc/feed/": ("usc.rdf", "application/rdf+xml", "Ukraine Solidarity Campaign", 5),
+}
+TOTAL = sum(count for *_rest, count in SOURCES.values())
+OUTPUTS = ("index.html", "atom.xml", "rss.xml", "feed.json", "opml.xml")
+
+
+def _serve_sources(planet: Planet, feed_server: FeedServer, **planet_keys: object) -> None:
+    feeds = []
+    for path, (fixture, content_type, name, _count) in SOURCES.items():
+        url = feed_server.serve_fixture(path, fixture, content_type=content_type)
+        feeds.append({"url": url, "name": name, "tags": ["test"], "language": "en"})
+    planet.write_config(feeds, **planet_keys)
+
+
+def _states(planet: Planet) -> dict[str, dict[str, object]]:
+    result = planet.run("feeds", "--json")
+    assert result.exit_code == 0, result.output
+    return {state["url"]: state for state in json.loads(result.stdout)}
+
+
+def _snapshot(output: Path) -> dict[str, tuple[int, bytes]]:
+    return {
+        name: ((output / name).stat().st_mtime_ns, (output / name).read_bytes())
+        for name in OUTPUTS
+    }
+
+
+def test_first_update_stores_every_entry_and_publishes_every_file(
+    planet: Planet, feed_server: FeedServer
+) -> None:
+    _serve_sources(planet, feed_server)
+    result = planet.run("update")
+    assert result.exit_code == 0, result.output
+    assert f"{TOTAL} new" in result.stdout
+    assert "0 failed" in result.stdout
+    assert result.stderr == ""
+    for name in OUTPUTS:
+        assert (planet.output / name).stat().st_size > 0, name
+    states = _states(planet)
+    counts = {url.split(":", 2)[2].split("/", 1)[1]: s["entry_count"] for url, s in states.items()}
+    assert counts == {path.lstrip("/"): count for path, (*_r, count) in SOURCES.items()}
+    assert {state["status"] for state in states.values()} == {"ok"}
+    assert all(state["last_http_status"] == 200 for state in states.values())
+
+
+def test_second_update_finds_nothing_new_and_rewrites_no_file(
+    planet: Planet, feed_server: FeedServer
+) -> None:
+    _serve_sources(planet, feed_server)
+    planet.run("update")
+    before = _snapshot(planet.output)
+    result = planet.run("update", "--all")
+    assert result.exit_code == 0, result.output
+    assert "0 new, 0 updated, 5 unchanged, 0 failed" in result.stdout
+    assert "wrote 0 files" in result.stdout
+    assert _snapshot(planet.output) == before
+    for path in SOURCES:
+        assert [seen.status for seen in feed_server.requests_for(path)] == [200, 304]
+
+
+def test_update_without_all_respects_each_feeds_interval(
+    planet: Planet, feed_server: FeedServer
+) -> None:
+    _serve_sources(planet, feed_server)
+    planet.run("update")
+    result = planet.run("update")
+    assert "polled 0 feeds" in result.stdout
+    assert all(len(feed_server.requests_for(path)) == 1 for path in SOURCES)
+
+
+def test_a_changed_feed_adds_exactly_its_new_entries(
+    planet: Planet, feed_server: FeedServer
+) -> None:
+    _serve_sources(planet, feed_server)
+    planet.run("update")
+    feed_server.serve_fixture(
+        "/acr/feed/", "anticapitalist.v2.rss.xml", content_type="application/rss+xml"
+    )
+    result = planet.run("update", "--all")
+    assert "2 new, 0 updated, 4 unchanged" in result.stdout
+    new_titles = {
+        entry.title
+        for entry in feedparser.parse((Path(__file__).parent / "fixtures/feeds/anticapitalist.v2.rss.xml").read_bytes()).entries[:2]
+    }  # fmt: skip
+    atom = feedparser.parse((planet.output / "atom.xml").read_bytes())
+    published_titles = {entry.title for entry in atom.entries}
+    assert new_titles <= published_titles
+    acr = next(s for url, s in _states(planet).items() if url.endswith("/acr/feed/"))
+    assert acr["entry_count"] == 28
+
+
+def test_broken_and_unreachable_feeds_fail_alone_with_their_reason(
+    planet: Planet, feed_server: FeedServer
+) -> None:
+    good = feed_server.serve_fixture("/good", "marxist.rss.xml")
+    failing = {
+        feed_server.serve_fixture("/broken", "broken.xml"): "not a readable feed",
+        feed_server.serve_fixture("/empty", "empty.xml"): "empty response",
+        feed_server.serve_fixture("/page", "not-a-feed.html", content_type="text/html"): (
+            "web page"
+        ),
+        feed_server.serve("/error", "oops", status=500): "HTTP 500",
+        feed_server.url("/missing"): "HTTP 404",
+        "http://127.0.0.1:9/feed": "cannot connect",
+    }
+    planet.write_config([{"url": good, "name": "Good"}] + [{"url": url} for url in failing])
+    result = planet.run("update")
+    assert result.exit_code == 0, result.output
+    assert "12 new" in result.stdout
+    assert f"{len(failing)} failed" in result.stdout
+    states = _states(planet)
+    for url, reason in failing.items():
+        assert url in result.stderr
+        assert states[url]["status"] == "failing"
+        assert reason in str(states[url]["last_error"]), (url, states[url]["last_error"])
+        assert states[url]["consecutive_errors"] == 1
+    assert states[good]["status"] == "ok"
+    assert "Florenzi" in (planet.output / "index.html").read_text(encoding="utf-8")
+
+
+def test_a_feed_that_breaks_keeps_what_it_had(planet: Planet, feed_server: FeedServer) -> None:
+    url = feed_server.serve_fixture("/feed", "usc.rdf")
+    planet.write_config([{"url": url, "name": "USC"}])
+    planet.run("update")
+    feed_server.serve_fixture("/feed", "broken.xml")
+    result = planet.run("update", "--all")
+    assert result.exit_code == 0
+    (state,) = _states(planet).values()
+    assert state["status"] == "failing"
+    assert state["entry_count"] == 5
+    assert len(feedparser.parse((planet.output / "atom.xml").read_bytes()).entries) == 5
+
+
+def test_a_feed_that_recovers_is_ok_again(planet: Planet, feed_server: FeedServer) -> None:
+    url = feed_server.serve("/feed", "oops", status=503)
+    planet.write_config([{"url": url}])
+    planet.run("update")
+    feed_server.serve_fixture("/feed", "usc.rdf")
+    planet.run("update", "--all")
+    (state,) = _states(planet).values()
+    assert state["status"] == "ok"
+    assert state["consecutive_errors"] == 0
+    assert state["last_error"] is None
+
+
+def test_removed_and_disabled_feeds_are_not_polled_or_shown(
+    planet: Planet, feed_server: FeedServer
+) -> None:
+    usc = feed_server.serve_fixture("/usc", "usc.rdf")
+    ist = feed_server.serve_fixture("/ist", "ist.rss.xml")
+    planet.write_config([{"url": usc, "name": "USC"}, {"url": ist, "name": "IST"}])
+    planet.run("update")
+    planet.write_config([{"url": usc, "name": "USC", "enabled": False}])
+    result = planet.run("update", "--all")
+    assert "polled 0 feeds" in result.stdout
+    states = _states(planet)
+    assert list(states) == [usc]
+    assert states[usc]["status"] == "disabled"
+    opml = (planet.output / "opml.xml").read_text(encoding="utf-8")
+    assert ist not in opml
+
+
+def test_feeds_command_prints_a_line_per_feed(planet: Planet, feed_server: FeedServer) -> None:
+    url = feed_server.serve_fixture("/usc", "usc.rdf")
+    planet.write_config([{"url": url, "name": "USC"}, {"url": feed_server.url("/nope")}])
+    planet.run("update")
+    result = planet.run("feeds")
+    lines = result.stdout.splitlines()
+    assert len(lines) == 2
+    assert lines[0].split("\t")[1:2] == ["ok"] and lines[0].split("\t")[3:5] == ["200", "5"]
+    assert "HTTP 404" in lines[1]
+
+
+def test_publish_alone_writes_the_site_from_the_database(
+    planet: Planet, feed_server: FeedServer
+) -> None:
+    _serve_sources(planet, feed_server)
+    planet.run("update")
+    for name in OUTPUTS:
+        (planet.output / name).unlink()
+    result = planet.run("publish")
+    assert result.exit_code == 0
+    assert "wrote 5 files, 1 unchanged" in result.stdout
+    assert len(feed_server.requests) == len(SOURCES)
