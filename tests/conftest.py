@@ -143,9 +143,7 @@ class FeedServer:
         if route.last_modified:
             reply["Last-Modified"] = modified
         if (route.etag and headers.get("if-none-match") == etag) or (
-            not route.etag
-            and route.last_modified
-            and headers.get("if-modified-since") == modified
+            not route.etag and route.last_modified and headers.get("if-modified-since") == modified
         ):
             return 304, b"", reply
         body = route.body
@@ -237,9 +235,14 @@ def planet(tmp_path: Path, database_url: str) -> Planet:
     return Planet(root=tmp_path, database_url=database_url)
 
 
-def shared_corpus(*parts: str) -> Path:
-    """A folder of ../shared, or a skip for a clone that does not have it beside it."""
+def shared_path(*parts: str) -> Path:
+    """A path in ../shared, or a skip for a clone that does not have it beside it."""
     path = SHARED.joinpath(*parts)
     if not path.exists():
-        pytest.skip(f"{path} is absent: the shared corpus lives beside the clone in CI")
+        pytest.skip(f"{path} is absent: ../shared sits beside the clone in CI only")
     return path
+
+
+def shared_corpus(*parts: str) -> Path:
+    """A path in ../shared/corpus (the feedparser test feeds), or a skip."""
+    return shared_path("corpus", *parts)

@@ -1,0 +1,172 @@
+"""What the normaliser makes of real entries: ids, titles, links, excerpts, dates, safety."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from aggregator.dedupe import unique_by_guid
+from aggregator.normalize import NormalizeOptions, normalize_entry
+from aggregator.parse import parse_feed
+from aggregator.records import CleanEntry, ParsedEntry
+
+FEEDS = Path(__file__).parent / "fixtures" / "feeds"
+FETCHED = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
+
+
+def _clean(fixture: str, url: str, language: str | None = None) -> list[CleanEntry]:
+    parsed = parse_feed((FEEDS / fixture).read_bytes(), url, {})
+    options = NormalizeOptions(language=language)
+    return [normalize_entry(entry, url, FETCHED, options) for entry in parsed.entries]
+
+
+def _by_title(entries: list[CleanEntry], start: str) -> CleanEntry:
+    return next(entry for entry in entries if entry.title.startswith(start))
+
+
+def _parsed(**fields: object) -> ParsedEntry:
+    values: dict[str, object] = {
+        "guid": None, "link": None, "title": "A title", "title_is_html": False,
+        "author": None, "summary": None, "content": None, "published": None,
+        "updated": None, "categories": (), "base": "https://example.org/feed/",
+        "language": None,
+    }  # fmt: skip
+    values.update(fields)
+    return ParsedEntry(**values)  # type: ignore[arg-type]
+
+
+def test_an_entry_without_a_title_gets_one_from_its_text_marked_derived() -> None:
+    entries = _clean("ist.rss.xml", "http://internationalsocialists.org/wordpress/feed/")
+    untitled = next(entry for entry in entries if entry.title_derived)
+    assert untitled.title.startswith("For years, indeed decades, we have denounced")
+    assert untitled.title.endswith("…")
+    assert len(untitled.title.split()) <= 11
+    assert sum(entry.title_derived for entry in entries) == 1
+
+
+def test_rss_1_0_entries_take_their_date_from_dc_date_and_derive_missing_titles() -> None:
+    entries = _clean("usc.rdf", "http://ukrainesolidaritycampaign.org/feed/rdf/")
+    assert len(entries) == 5
+    assert all(entry.published.year == 2015 and entry.published.month == 9 for entry in entries)
+    (derived,) = [entry for entry in entries if entry.title_derived]
+    assert derived.title.startswith("by Kristina Jovanovski Workers in Ukraine")
+
+
+def test_titles_are_plain_text_with_entities_decoded_and_unicode_kept() -> None:
+    libcom = _clean("libcom.atom.xml", "https://libcom.org/rss.xml")
+    assert "Hot August at H&M in Italy" in {entry.title for entry in libcom}
+    acr = _clean("anticapitalist.rss.xml", "https://anticapitalistresistance.org/feed/")
+    chatgpt = _by_title(acr, "ChatGPT")
+    assert "anti\u2011capitalism" in chatgpt.title
+    assert "\u00a0" not in chatgpt.title
+
+
+def test_relative_urls_are_resolved_against_xml_base_or_the_entry_link() -> None:
+    libcom = _clean("libcom.atom.xml", "https://libcom.org/rss.xml")
+    truckers = _by_title(libcom, "Strike and self-organisation")
+    assert 'src="https://libcom.org/files/images/news/truckers-banner.jpg"' in truckers.content
+    acr = _clean("anticapitalist.rss.xml", "https://anticapitalistresistance.org/feed/")
+    britain = _by_title(acr, "Britain to see")
+    assert 'href="https://anticapitalistresistance.org/category/britain/"' in britain.content
+
+
+def test_hostile_markup_never_reaches_the_stored_content() -> None:
+    acr = _clean("anticapitalist.rss.xml", "https://anticapitalistresistance.org/feed/")
+    hostile = _by_title(acr, "Against Multipolar Imperialism")
+    lowered = hostile.content.lower()
+    assert "<script" not in lowered
+    assert "javascript:" not in lowered
+    assert "onclick" not in lowered
+    assert 'href="https://spectrejournal.com/"' in hostile.content
+    assert 'rel="noopener noreferrer nofollow"' in hostile.content
+
+
+def test_excerpts_are_plain_text_without_image_alt_text() -> None:
+    libcom = _clean("libcom.atom.xml", "https://libcom.org/rss.xml")
+    truckers = _by_title(libcom, "Strike and self-organisation")
+    assert "Two truck drivers standing" not in truckers.summary
+    assert "<" not in truckers.summary
+    assert truckers.summary
+
+
+def test_every_entry_keeps_its_source_id_author_and_categories() -> None:
+    entries = _clean("marxist.rss.xml", "https://socialistrevolution.org/feed/")
+    assert len({entry.guid for entry in entries}) == 12
+    assert all(entry.guid == entry.link for entry in entries)
+    assert all(entry.author for entry in entries)
+    assert all(entry.categories for entry in entries)
+
+
+def test_configured_language_wins_over_the_feeds_own() -> None:
+    url = "https://socialistrevolution.org/feed/"
+    assert {entry.language for entry in _clean("marxist.rss.xml", url)} == {"en-US"}
+    assert {entry.language for entry in _clean("marxist.rss.xml", url, "es")} == {"es"}
+
+
+def test_id_falls_back_from_guid_to_link_to_a_content_hash() -> None:
+    options = NormalizeOptions()
+    with_guid = normalize_entry(
+        _parsed(guid="urn:x:1", link="/a"), "https://e.org/f", FETCHED, options
+    )
+    assert with_guid.guid == "urn:x:1"
+    with_link = normalize_entry(_parsed(link="/a"), "https://e.org/f", FETCHED, options)
+    assert with_link.guid == "https://example.org/a"
+    hashed = normalize_entry(_parsed(content="<p>text</p>"), "https://e.org/f", FETCHED, options)
+    again = normalize_entry(_parsed(content="<p>text</p>"), "https://e.org/f", FETCHED, options)
+    assert hashed.guid.startswith("sha256:") and hashed.guid == again.guid
+    long = normalize_entry(_parsed(guid="x" * 2000), "https://e.org/f", FETCHED, options)
+    assert len(long.guid) < 100
+
+
+def test_dates_missing_or_in_the_future_become_the_fetch_time() -> None:
+    options = NormalizeOptions()
+    undated = normalize_entry(_parsed(), "https://e.org/f", FETCHED, options)
+    assert undated.published == FETCHED
+    future = FETCHED + timedelta(days=400)
+    clamped = normalize_entry(_parsed(published=future, updated=future), "u", FETCHED, options)
+    assert clamped.published == FETCHED and clamped.updated == FETCHED
+
+
+def test_a_repeated_id_within_one_document_is_stored_once() -> None:
+    options = NormalizeOptions()
+    first = normalize_entry(_parsed(guid="g", title="First"), "u", FETCHED, options)
+    second = normalize_entry(_parsed(guid="g", title="Second"), "u", FETCHED, options)
+    assert [entry.title for entry in unique_by_guid([first, second])] == ["First"]
+
+
+def test_content_hash_changes_with_the_text_and_only_with_it() -> None:
+    options = NormalizeOptions()
+    base = normalize_entry(_parsed(guid="g", content="<p>one</p>"), "u", FETCHED, options)
+    same = normalize_entry(_parsed(guid="g", content="<p>one</p>"), "u", FETCHED, options)
+    edited = normalize_entry(_parsed(guid="g", content="<p>two</p>"), "u", FETCHED, options)
+    assert base.content_hash == same.content_hash != edited.content_hash
+
+
+@pytest.mark.parametrize("markup", ["<b>Bold</b> &amp; <i>brave</i>", "Bold &amp; brave"])
+def test_html_titles_lose_their_tags(markup: str) -> None:
+    entry = normalize_entry(
+        _parsed(title=markup, title_is_html=True), "u", FETCHED, NormalizeOptions()
+    )
+    assert entry.title in {"Bold & brave"}
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.datetimes(
+        min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30), timezones=st.just(UTC)
+    ),
+    st.text(max_size=200),
+)
+def test_any_date_and_title_give_a_utc_date_not_after_the_fetch_and_a_title(
+    moment: datetime, title: str
+) -> None:
+    entry = normalize_entry(
+        _parsed(title=title, published=moment), "u", FETCHED, NormalizeOptions()
+    )
+    assert entry.published.tzinfo is not None and entry.published <= FETCHED
+    assert entry.title.strip()
+    assert entry.title == " ".join(entry.title.split())
