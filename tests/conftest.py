@@ -7,6 +7,7 @@ instead of a temporary SQLite file; its public schema is emptied before each tes
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import os
@@ -122,10 +123,8 @@ class FeedServer:
             handler.send_header(key, value)
         handler.send_header("Content-Length", str(len(body)))
         handler.end_headers()
-        try:
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
             handler.wfile.write(body)
-        except (BrokenPipeError, ConnectionResetError):
-            pass
 
     def _answer(
         self, route: Route | None, headers: dict[str, str]
