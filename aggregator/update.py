@@ -26,7 +26,15 @@ from aggregator.errors import ParseError
 from aggregator.fetch import FetchPolicy, fetch_all, user_agent
 from aggregator.normalize import NormalizeOptions, normalize_entry
 from aggregator.parse import parse_feed
-from aggregator.records import DueFeed, FeedOutcome, FetchRequest, FetchResult, UpdateResult
+from aggregator.records import (
+    CleanEntry,
+    DueFeed,
+    FeedOutcome,
+    FetchRequest,
+    FetchResult,
+    ParsedFeed,
+    UpdateResult,
+)
 from aggregator.schedule import next_due
 
 log = logging.getLogger(__name__)
@@ -82,21 +90,18 @@ def process_result(
     interval = timedelta(seconds=feed.interval)
     now = datetime.now(UTC)
     parsed = None
-    entries = []
+    entries: list[CleanEntry] = []
     error = result.error
     if error is None and result.content is not None:
         try:
-            parsed = parse_feed(result.content, result.final_url or result.url, result.headers)
+            parsed, entries = read_entries(feed, result, result.content)
         except ParseError as failure:
             error = failure.reason
-        else:
-            options = NormalizeOptions(language=feed.language)
-            entries = unique_by_guid(
-                normalize_entry(entry, feed.fetch_url, result.started_at, options)
-                for entry in parsed.entries
-            )
-            if parsed.warning:
-                log.info("%s: %s", feed.url, parsed.warning)
+        except Exception as failure:
+            # One source's content must not stop the run for every other feed; the feed is
+            # marked failing with the reason and the traceback goes to the log.
+            log.exception("%s: unexpected error while reading the feed", feed.url)
+            error = f"unexpected error while reading the feed: {type(failure).__name__}"
     with storage_errors(), sessions.begin() as session:
         if error is not None:
             store.record_failure(
@@ -114,3 +119,17 @@ def process_result(
     return FeedOutcome(
         feed.id, feed.url, feed.name, state, result.status_code, counts.new, counts.updated
     )
+
+
+def read_entries(
+    feed: DueFeed, result: FetchResult, content: bytes
+) -> tuple[ParsedFeed, list[CleanEntry]]:
+    parsed = parse_feed(content, result.final_url or result.url, result.headers)
+    if parsed.warning:
+        log.info("%s: %s", feed.url, parsed.warning)
+    options = NormalizeOptions(language=feed.language)
+    entries = unique_by_guid(
+        normalize_entry(entry, feed.fetch_url, result.started_at, options)
+        for entry in parsed.entries
+    )
+    return parsed, entries

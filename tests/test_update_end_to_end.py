@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import feedparser
+import pytest
 
+from aggregator.records import CleanEntry, ParsedEntry
 from tests.conftest import FeedServer, Planet
 
 SOURCES = {
@@ -195,3 +198,29 @@ def test_publish_alone_writes_the_site_from_the_database(
     assert result.exit_code == 0
     assert "wrote 5 files, 1 unchanged" in result.stdout
     assert len(feed_server.requests) == len(SOURCES)
+
+
+def test_an_unexpected_error_in_one_feed_does_not_stop_the_others(
+    planet: Planet, feed_server: FeedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from aggregator import update
+
+    real = update.normalize_entry
+
+    def fragile(entry: ParsedEntry, feed_url: str, *args: Any) -> CleanEntry:
+        if feed_url.endswith("/fragile"):
+            raise RuntimeError("a bug")
+        return real(entry, feed_url, *args)
+
+    monkeypatch.setattr(update, "normalize_entry", fragile)
+    fragile_url = feed_server.serve_fixture("/fragile", "usc.rdf")
+    good = feed_server.serve_fixture("/good", "ist.rss.xml")
+    planet.write_config([{"url": fragile_url}, {"url": good}])
+    result = planet.run("update")
+    assert result.exit_code == 0
+    assert "10 new" in result.stdout
+    states = _states(planet)
+    assert states[fragile_url]["status"] == "failing"
+    assert "unexpected error while reading the feed: RuntimeError" in str(
+        states[fragile_url]["last_error"]
+    )
