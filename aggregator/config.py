@@ -29,6 +29,8 @@ DEFAULT_OUTPUT_DIR = "public"
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _DURATION = re.compile(r"(\d+)\s*([smhdw])")
+_MAX_DURATION = timedelta(days=366)
+_SQLITE_FILE = re.compile(r"^sqlite(\+\w+)?:///")
 _LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")
 
 
@@ -57,6 +59,8 @@ def parse_duration(value: object) -> timedelta:
         )
     if seconds <= 0:
         raise ValueError(f"{value!r} is zero; an interval must be positive")
+    if seconds > _MAX_DURATION.total_seconds():
+        raise ValueError(f"{value!r} is longer than a year; write a shorter interval, like 1w")
     return timedelta(seconds=seconds)
 
 
@@ -71,7 +75,7 @@ def _http_url(value: object) -> str:
 
 
 def _language(value: object) -> object:
-    if isinstance(value, str) and not _LANGUAGE.match(value):
+    if isinstance(value, str) and not _LANGUAGE.fullmatch(value):
         raise ValueError(f"{value!r} is not a language code; use one like en, es or pt-BR")
     return value
 
@@ -160,19 +164,19 @@ def load_settings(
     """
     text = _read(path)
     data, lines, problems = _compose(path, text)
-    if problems:
+    if problems and not isinstance(data, dict):
         raise ConfigError(problems)
+    problems += _duplicate_problems(path, _raw_feed_urls(data, lines))
     try:
         parsed = ConfigFile.model_validate(data if data is not None else {})
     except ValidationError as error:
-        raise ConfigError(_problems_from(path, error, lines)) from None
+        problems += _problems_from(path, error, lines)
+    if problems:
+        raise ConfigError(sorted(problems, key=lambda problem: problem.line or 0))
     feeds = tuple(
         _feed_config(feed, parsed.defaults, lines.get(("feeds", i)))
         for i, feed in enumerate(parsed.feeds)
     )
-    duplicates = _duplicate_problems(path, feeds)
-    if duplicates:
-        raise ConfigError(duplicates)
     base = path.resolve().parent
     return Settings(
         path=path,
@@ -200,6 +204,7 @@ def _read(path: Path) -> str:
 
 
 Location = tuple[str | int, ...]
+_UNCLOSED = ("while parsing a flow", "while scanning a quoted", "while scanning a double")
 
 
 def _compose(path: Path, text: str) -> tuple[Any, dict[Location, int], list[ConfigProblem]]:
@@ -208,8 +213,15 @@ def _compose(path: Path, text: str) -> tuple[Any, dict[Location, int], list[Conf
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
         reason = getattr(error, "problem", None) or str(error)
+        context = getattr(error, "context", None) or ""
+        opened = getattr(error, "context_mark", None)
+        if opened is not None and context.startswith(_UNCLOSED):
+            what = context.removeprefix("while parsing a ").removeprefix("while scanning a ")
+            found = f" on line {mark.line + 1}" if mark is not None else ""
+            reason = f"this {what} is never closed ({reason}{found})"
+            mark = opened
+        line = mark.line + 1 if mark is not None else None
         return None, {}, [ConfigProblem(str(path), line, "", f"not valid YAML: {reason}")]
     lines: dict[Location, int] = {}
     problems: list[ConfigProblem] = []
@@ -230,7 +242,19 @@ def _walk(
     lines: dict[Location, int],
     problems: list[ConfigProblem],
     path: str,
+    ancestors: frozenset[int] = frozenset(),
 ) -> None:
+    if id(node) in ancestors:
+        problems.append(
+            ConfigProblem(
+                path,
+                node.start_mark.line + 1,
+                _dotted(location),
+                "an alias refers to itself; expand it",
+            )
+        )
+        return
+    ancestors = ancestors | {id(node)}
     lines[location] = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
         seen: dict[object, int] = {}
@@ -247,11 +271,11 @@ def _walk(
                     )
                 )
             seen[key] = line
-            _walk(value_node, (*location, key), lines, problems, path)
+            _walk(value_node, (*location, key), lines, problems, path, ancestors)
             lines[(*location, key)] = line
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
-            _walk(item, (*location, index), lines, problems, path)
+            _walk(item, (*location, index), lines, problems, path, ancestors)
 
 
 def _dotted(location: Location) -> str:
@@ -321,23 +345,39 @@ def _feed_config(feed: FeedSection, defaults: DefaultsSection, line: int | None)
     )
 
 
-def _duplicate_problems(path: Path, feeds: tuple[FeedConfig, ...]) -> list[ConfigProblem]:
-    seen: dict[str, FeedConfig] = {}
+def _raw_feed_urls(data: Any, lines: dict[Location, int]) -> list[tuple[int, str, int | None]]:
+    """The feeds whose url is valid, read from the raw data so that duplicates are reported
+    even when other parts of the file are invalid."""
+    feeds = data.get("feeds") if isinstance(data, dict) else None
+    found = []
+    for index, item in enumerate(feeds if isinstance(feeds, list) else []):
+        try:
+            url = _http_url(item.get("url") if isinstance(item, dict) else None)
+        except ValueError:
+            continue
+        found.append((index, url, lines.get(("feeds", index))))
+    return found
+
+
+def _duplicate_problems(
+    path: Path, feeds: list[tuple[int, str, int | None]]
+) -> list[ConfigProblem]:
+    seen: dict[str, int | None] = {}
     problems = []
-    for index, feed in enumerate(feeds):
-        key = _comparable_url(feed.url)
+    for index, url, line in feeds:
+        key = _comparable_url(url)
         if key in seen:
             problems.append(
                 ConfigProblem(
                     str(path),
-                    feed.line,
+                    line,
                     f"feeds[{index}].url",
-                    f"duplicate feed {feed.url}; it is already listed on line {seen[key].line}; "
+                    f"duplicate feed {url}; it is already listed on line {seen[key]}; "
                     "remove one of them",
                 )
             )
         else:
-            seen[key] = feed
+            seen[key] = line
     return problems
 
 
@@ -352,10 +392,10 @@ def _relative_sqlite(url: str | None, base: Path) -> str | None:
     Done with string prefixes rather than SQLAlchemy's URL parser because config sits below the
     database layer and must not import it.
     """
-    prefix = "sqlite:///"
-    if url is None or not url.startswith(prefix):
+    match = _SQLITE_FILE.match(url or "")
+    if url is None or match is None:
         return url
-    rest = url[len(prefix) :]
+    rest = url[match.end() :]
     if not rest or rest.startswith(("/", ":memory:")):
         return url
-    return prefix + str(base / rest)
+    return match.group(0) + str(base / rest)
