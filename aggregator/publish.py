@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup
 
 from aggregator import __version__
 from aggregator.errors import OutputError
@@ -186,8 +187,14 @@ def rfc822(moment: datetime) -> str:
 
 
 def _xml_safe(value: Any) -> Any:
-    """Characters XML 1.0 forbids would make a whole feed unreadable; drop them on output."""
-    return _XML_INVALID.sub("", value) if isinstance(value, str) else value
+    """Characters XML 1.0 forbids would make a whole feed unreadable; drop them on output.
+
+    Markup stays Markup, or Jinja would escape sanitized HTML a second time.
+    """
+    if not isinstance(value, str):
+        return value
+    cleaned = _XML_INVALID.sub("", value)
+    return Markup(cleaned) if isinstance(value, Markup) else cleaned
 
 
 def _environment() -> Environment:

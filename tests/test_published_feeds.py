@@ -157,8 +157,12 @@ def test_planet_page_groups_entries_by_day_and_credits_sources(published: Planet
     assert days == list(dict.fromkeys(entry.published_at.date().isoformat() for entry, _ in stored))
     for article, (entry, feed) in zip(articles, stored, strict=True):
         assert article.find(".//h3").text_content().strip() == entry.title
+        content = article.find(".//div[@class='content']")
+        assert content is not None
+        assert "<p>" not in content.text_content(), "sanitized HTML was escaped twice"
         source = article.find(".//span[@class='source']/a")
         assert source is not None and source.text == feed.name and source.get("href") == feed.link
+    assert page.findall(".//div[@class='content']/p"), "no entry content is shown as markup"
     subscriptions = page.findall(".//aside//li")
     assert len(subscriptions) == len(SOURCES)
     assert all(item.get("class") == "feed health-ok" for item in subscriptions)
