@@ -11,6 +11,7 @@ import contextlib
 import gzip
 import hashlib
 import os
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -54,6 +55,15 @@ class Seen:
     status: int
 
 
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that gives up (a timeout test) is expected, not worth a traceback."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 class FeedServer:
     """Serves fixture feeds like a well-behaved origin: ETag, Last-Modified, 304s, gzip."""
 
@@ -74,8 +84,7 @@ class FeedServer:
             def log_message(self, format: str, *args: Any) -> None:
                 return
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
+        self.httpd = _QuietServer(("127.0.0.1", 0), Handler)
         self.port = self.httpd.server_address[1]
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self.thread.start()
