@@ -12,13 +12,13 @@ import json
 import re
 import unicodedata
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from urllib.parse import urljoin, urlsplit
 
 import nh3
 
-from aggregator.records import CleanEntry, ParsedEntry
+from aggregator.records import CleanEntry, ParsedEntry, ParsedFeed
 
 GUID_MAX_LENGTH = 512
 DERIVED_TITLE_WORDS = 10
@@ -101,15 +101,42 @@ def sanitize_html(markup: str, base: str) -> str:
             return value
         return absolute_url(value, base)
 
-    return nh3.clean(
-        markup,
-        tags=set(ALLOWED_TAGS),
-        attributes={tag: set(names) for tag, names in ALLOWED_ATTRIBUTES.items()},
-        attribute_filter=resolve,
-        link_rel=LINK_REL,
-        url_schemes=set(SAFE_SCHEMES),
-        strip_comments=True,
-    ).strip()
+    def clean(text: str) -> str:
+        return nh3.clean(
+            text,
+            tags=set(ALLOWED_TAGS),
+            attributes={tag: set(names) for tag, names in ALLOWED_ATTRIBUTES.items()},
+            attribute_filter=resolve,
+            link_rel=LINK_REL,
+            url_schemes=set(SAFE_SCHEMES),
+            strip_comments=True,
+        ).strip()
+
+    # Removing an element can leave markup a browser parses differently (a <p> inside a <p>
+    # once an <object> between them is gone); cleaning the result again settles it, and what is
+    # stored is then exactly what a browser will build.
+    cleaned = clean(markup)
+    for _ in range(2):
+        again = clean(cleaned)
+        if again == cleaned:
+            break
+        cleaned = again
+    return cleaned
+
+
+def normalize_feed(feed: ParsedFeed, url: str) -> ParsedFeed:
+    """The feed's own title as plain text and its site link only if it is safe to link to."""
+    return replace(feed, title=plain_text(feed.title or "") or None, link=site_link(feed.link, url))
+
+
+def site_link(value: str | None, base: str) -> str | None:
+    """A feed's own link to its web site, only when it is an absolute http(s) URL.
+
+    Feeds put anything here (javascript:, their urn: id when they have no link at all), and the
+    page and the OPML turn it into a link.
+    """
+    link = absolute_url(value, base) if value else None
+    return link if link is not None and link.startswith(("http://", "https://")) else None
 
 
 def absolute_url(value: str, base: str) -> str | None:
@@ -139,7 +166,7 @@ def excerpt(text: str, words: int) -> str:
     parts = text.split()
     if len(parts) <= words:
         return text
-    return " ".join(parts[:words]).rstrip(",;:.-\u2013\u2014") + "…"
+    return " ".join(parts[:words]).rstrip(",;:.-\u2013\u2014").rstrip() + "…"
 
 
 def content_hash(fields: Mapping[str, object]) -> str:
@@ -150,8 +177,7 @@ def content_hash(fields: Mapping[str, object]) -> str:
 
 
 def _title(entry: ParsedEntry, text: str) -> tuple[str, bool]:
-    raw = entry.title or ""
-    title = plain_text(raw) if entry.title_is_html else collapse(raw)
+    title = plain_text(entry.title or "")
     if title:
         return title, False
     if text:

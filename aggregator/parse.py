@@ -8,6 +8,7 @@ is both faster and stricter. What comes out is still the source's raw text.
 from __future__ import annotations
 
 import calendar
+import html
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -41,7 +42,7 @@ def parse_feed(content: bytes, url: str, headers: Mapping[str, str]) -> ParsedFe
         warning = f"feed is not well-formed, read leniently: {result.get('bozo_exception')}"
     document_base = channel.get("title_detail", {}).get("base") or url
     return ParsedFeed(
-        title=_text(channel.get("title")),
+        title=_as_html(channel.get("title_detail") or {}),
         link=_text(channel.get("link")),
         language=_text(channel.get("language")),
         entries=tuple(_entry(entry, document_base, channel) for entry in result.entries),
@@ -70,11 +71,10 @@ def _entry(entry: Any, document_base: str, channel: Any) -> ParsedEntry:
     return ParsedEntry(
         guid=_text(entry.get("id")),
         link=link,
-        title=entry.get("title"),
-        title_is_html=title_detail.get("type") in _HTML_TYPES,
+        title=_as_html(title_detail),
         author=_text(entry.get("author")),
-        summary=entry.get("summary"),
-        content=content_detail.get("value") if content_detail else None,
+        summary=_as_html(summary_detail),
+        content=_as_html(content_detail) if content_detail else None,
         published=_datetime(entry.get("published_parsed")),
         # dict.get skips feedparser's deprecated fallback from updated to published.
         updated=_datetime(dict.get(entry, "updated_parsed")),
@@ -84,6 +84,14 @@ def _entry(entry: Any, document_base: str, channel: Any) -> ParsedEntry:
         base=base,
         language=_text(detail.get("language")) or _text(channel.get("language")),
     )
+
+
+def _as_html(detail: Any) -> str | None:
+    """feedparser marks each text construct's type; plain text is escaped to become HTML."""
+    value = detail.get("value")
+    if not isinstance(value, str) or not value:
+        return None
+    return html.escape(value, quote=False) if detail.get("type") == "text/plain" else value
 
 
 def _best_content(contents: list[Any]) -> Any:

@@ -8,6 +8,7 @@ content depends only on the data, so publishing twice gives identical files.
 
 from __future__ import annotations
 
+import html
 import itertools
 import json
 import os
@@ -207,6 +208,7 @@ def _environment() -> Environment:
     )
     environment.filters["rfc3339"] = rfc3339
     environment.filters["rfc822"] = rfc822
+    environment.filters["text_as_html"] = lambda text: html.escape(text, quote=False)
     environment.filters["tag_path"] = lambda tag: "/" + tag.replace(",", " ")
     return environment
 

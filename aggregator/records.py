@@ -63,12 +63,15 @@ class FetchResult:
 
 @dataclass(frozen=True)
 class ParsedEntry:
-    """An entry as the source wrote it: raw HTML, possibly relative URLs, nothing cleaned."""
+    """An entry as the source wrote it: raw HTML, possibly relative URLs, nothing cleaned.
+
+    Title, summary and content are all HTML: a construct the source marked as plain text is
+    escaped by parse, so "AT&T" stays text and later stages handle one kind of value.
+    """
 
     guid: str | None
     link: str | None
     title: str | None
-    title_is_html: bool
     author: str | None
     summary: str | None
     content: str | None

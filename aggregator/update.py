@@ -24,7 +24,7 @@ from aggregator.db import storage_errors
 from aggregator.dedupe import unique_by_guid
 from aggregator.errors import ParseError
 from aggregator.fetch import FetchPolicy, fetch_all, user_agent
-from aggregator.normalize import NormalizeOptions, normalize_entry
+from aggregator.normalize import NormalizeOptions, normalize_entry, normalize_feed
 from aggregator.parse import parse_feed
 from aggregator.records import (
     CleanEntry,
@@ -124,7 +124,8 @@ def process_result(
 def read_entries(
     feed: DueFeed, result: FetchResult, content: bytes
 ) -> tuple[ParsedFeed, list[CleanEntry]]:
-    parsed = parse_feed(content, result.final_url or result.url, result.headers)
+    url = result.final_url or result.url
+    parsed = normalize_feed(parse_feed(content, url, result.headers), url)
     if parsed.warning:
         log.info("%s: %s", feed.url, parsed.warning)
     options = NormalizeOptions(language=feed.language)

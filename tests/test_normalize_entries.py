@@ -30,7 +30,7 @@ def _by_title(entries: list[CleanEntry], start: str) -> CleanEntry:
 
 def _parsed(**fields: object) -> ParsedEntry:
     values: dict[str, object] = {
-        "guid": None, "link": None, "title": "A title", "title_is_html": False,
+        "guid": None, "link": None, "title": "A title",
         "author": None, "summary": None, "content": None, "published": None,
         "updated": None, "categories": (), "base": "https://example.org/feed/",
         "language": None,
@@ -148,10 +148,23 @@ def test_content_hash_changes_with_the_text_and_only_with_it() -> None:
 
 @pytest.mark.parametrize("markup", ["<b>Bold</b> &amp; <i>brave</i>", "Bold &amp; brave"])
 def test_html_titles_lose_their_tags(markup: str) -> None:
-    entry = normalize_entry(
-        _parsed(title=markup, title_is_html=True), "u", FETCHED, NormalizeOptions()
-    )
-    assert entry.title in {"Bold & brave"}
+    entry = normalize_entry(_parsed(title=markup), "u", FETCHED, NormalizeOptions())
+    assert entry.title == "Bold & brave"
+
+
+def test_plain_text_stays_text_and_html_stays_html() -> None:
+    atom = b"""<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom"><title>t</title>
+    <id>urn:t</id><updated>2024-01-01T00:00:00Z</updated>
+    <entry><id>urn:1</id><title type="text">AT&amp;T &lt;b&gt;bold&lt;/b&gt;</title>
+    <updated>2024-01-01T00:00:00Z</updated>
+    <summary type="text">&lt;img src=x onerror=alert(1)&gt; is how XSS looks</summary>
+    <content type="html">&lt;p&gt;Real &lt;b&gt;markup&lt;/b&gt;&lt;/p&gt;</content>
+    </entry></feed>"""
+    (parsed,) = parse_feed(atom, "https://e.org/atom", {}).entries
+    entry = normalize_entry(parsed, "https://e.org/atom", FETCHED, NormalizeOptions())
+    assert entry.title == "AT&T <b>bold</b>"
+    assert entry.summary == "<img src=x onerror=alert(1)> is how XSS looks"
+    assert entry.content == "<p>Real <b>markup</b></p>"
 
 
 @settings(max_examples=200, deadline=None)
