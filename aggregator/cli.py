@@ -23,6 +23,7 @@ from aggregator.config import CONFIG_ENV, DATABASE_ENV, Settings, load_settings
 from aggregator.daemon import run_daemon
 from aggregator.db import open_database
 from aggregator.errors import AggregatorError, ConfigError, OutputError, StorageError
+from aggregator.feed_state import advice
 from aggregator.records import FeedView, PublishResult, UpdateResult
 
 EXIT_CODES: dict[type[AggregatorError], int] = {ConfigError: 2, StorageError: 3, OutputError: 4}
@@ -95,6 +96,11 @@ def check(options: Options) -> None:
         f"{settings.path}: OK, {enabled} feeds enabled"
         + (f", {disabled} disabled" if disabled else "")
     )
+    lines = {feed.url: feed.line for feed in settings.feeds}
+    for view in jobs.stored_feed_states(settings):
+        hint = advice(view, str(settings.path), lines.get(view.url))
+        if hint:
+            click.echo(f"warning: {hint}", err=True)
 
 
 @cli.command(name="update")
@@ -156,43 +162,53 @@ def feeds(options: Options, as_json: bool) -> None:
     """Show each feed's state: last fetch, HTTP status, entries, last error."""
     settings = options.settings()
     views = jobs.feed_states(settings, jobs.open_store(settings))
+    lines = {feed.url: feed.line for feed in settings.feeds}
+    hints = {view.url: advice(view, str(settings.path), lines.get(view.url)) for view in views}
     if as_json:
-        click.echo(json.dumps([_feed_json(view) for view in views], indent=2))
+        click.echo(json.dumps([_feed_json(view, hints[view.url]) for view in views], indent=2))
         return
     console = Console()
     if console.is_terminal:
-        console.print(_feed_table(views))
+        table = Table(*_COLUMNS)
+        for view in views:
+            table.add_row(*_feed_row(view, hints[view.url]))
+        console.print(table)
         return
     for view in views:
-        click.echo("\t".join(_feed_row(view)))
+        click.echo("\t".join(_feed_row(view, hints[view.url])))
 
 
-_COLUMNS = ("feed", "status", "last fetch", "HTTP", "entries", "last error")
+_COLUMNS = (
+    "feed", "state", "last success", "next due", "errors", "HTTP", "entries", "reason",
+)  # fmt: skip
 
 
-def _feed_row(view: FeedView) -> tuple[str, ...]:
+def _feed_row(view: FeedView, hint: str | None) -> tuple[str, ...]:
     return (
         f"{view.name} <{view.url}>",
-        view.status,
-        _when(view.last_fetched_at),
+        _state(view),
+        _when(view.last_success_at),
+        _when(view.next_due_at) if view.status not in ("gone", "disabled") else "not polled",
+        str(view.consecutive_errors),
         str(view.last_http_status or "-"),
         str(view.entry_count),
-        view.last_error or "-",
+        hint or view.last_error or "-",
     )
 
 
-def _feed_table(views: list[FeedView]) -> Table:
-    table = Table(*_COLUMNS)
-    for view in views:
-        table.add_row(*_feed_row(view))
-    return table
+def _state(view: FeedView) -> str:
+    if view.status == "failing" and view.failing_since:
+        return f"failing since {_when(view.failing_since)}"
+    return view.status
 
 
-def _feed_json(view: FeedView) -> dict[str, Any]:
-    return {
+def _feed_json(view: FeedView, hint: str | None) -> dict[str, Any]:
+    data = {
         key: value.isoformat() if isinstance(value, datetime) else value
         for key, value in asdict(view).items()
     }
+    data["advice"] = hint
+    return data
 
 
 def _when(moment: datetime | None) -> str:

@@ -80,7 +80,36 @@ def _language(value: object) -> object:
     return value
 
 
+_SIZE = re.compile(r"^(\d+(?:\.\d+)?)\s*([KMG]i?B|B)$", re.IGNORECASE)
+_SIZE_UNITS = {
+    "b": 1,
+    "kb": 1000,
+    "mb": 1000**2,
+    "gb": 1000**3,
+    "kib": 1024,
+    "mib": 1024**2,
+    "gib": 1024**3,
+}
+
+
+def parse_size(value: object) -> int:
+    """Read '10MiB', '512KiB', '2MB'; like durations, a bare number is refused."""
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise ValueError(f"{value!r} is not a size; write a number and a unit, like 10MiB")
+    match = _SIZE.match(str(value).strip())
+    if match is None:
+        raise ValueError(
+            f"{value!r} is not a size; write a number and a unit (B, KB, MB, KiB, MiB, GiB), "
+            "like 10MiB"
+        )
+    size = int(float(match.group(1)) * _SIZE_UNITS[match.group(2).lower()])
+    if not 1024 <= size <= 1024**3:
+        raise ValueError(f"{value!r} is out of range; use a size between 1KiB and 1GiB")
+    return size
+
+
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+Size = Annotated[int, BeforeValidator(parse_size)]
 HttpUrl = Annotated[str, BeforeValidator(_http_url)]
 Language = Annotated[str, BeforeValidator(_language)]
 
@@ -104,11 +133,17 @@ class PlanetSection(_Section):
     database: str | None = None
     items_per_page: int = Field(default=30, ge=1, le=1000)
     feed_items: int = Field(default=50, ge=1, le=10000)
+    contact: str | None = None
+    max_connections: int = Field(default=32, ge=1, le=1000)
+    per_host_connections: int = Field(default=2, ge=1, le=16)
 
 
 class DefaultsSection(_Section):
     interval: Duration = timedelta(hours=1)
+    min_interval: Duration = timedelta(minutes=15)
+    max_interval: Duration = timedelta(days=1)
     timeout: Duration = timedelta(seconds=30)
+    max_body_size: Size = 10 * 1024 * 1024
     enabled: bool = True
     language: Language | None = None
 
@@ -120,7 +155,10 @@ class FeedSection(_Section):
     tags: list[str] = []
     language: Language | None = None
     interval: Duration | None = None
+    min_interval: Duration | None = None
+    max_interval: Duration | None = None
     timeout: Duration | None = None
+    max_body_size: Size | None = None
     enabled: bool | None = None
 
 
@@ -140,7 +178,10 @@ class FeedConfig:
     tags: tuple[str, ...]
     language: str | None
     interval: timedelta
+    min_interval: timedelta
+    max_interval: timedelta
     timeout: timedelta
+    max_body_size: int
     enabled: bool
     line: int | None
 
@@ -177,6 +218,9 @@ def load_settings(
         _feed_config(feed, parsed.defaults, lines.get(("feeds", i)))
         for i, feed in enumerate(parsed.feeds)
     )
+    bounds = _bound_problems(path, feeds)
+    if bounds:
+        raise ConfigError(bounds)
     base = path.resolve().parent
     return Settings(
         path=path,
@@ -339,10 +383,39 @@ def _feed_config(feed: FeedSection, defaults: DefaultsSection, line: int | None)
         tags=tuple(feed.tags),
         language=feed.language or defaults.language,
         interval=feed.interval or defaults.interval,
+        min_interval=feed.min_interval or defaults.min_interval,
+        max_interval=feed.max_interval or defaults.max_interval,
         timeout=feed.timeout or defaults.timeout,
+        max_body_size=feed.max_body_size or defaults.max_body_size,
         enabled=defaults.enabled if feed.enabled is None else feed.enabled,
         line=line,
     )
+
+
+def _bound_problems(path: Path, feeds: tuple[FeedConfig, ...]) -> list[ConfigProblem]:
+    """The configured interval must lie within the bounds the adaptive schedule keeps to."""
+    problems = []
+    for index, feed in enumerate(feeds):
+        if not feed.min_interval <= feed.interval <= feed.max_interval:
+            problems.append(
+                ConfigProblem(
+                    str(path),
+                    feed.line,
+                    f"feeds[{index}].interval",
+                    f"interval {_words(feed.interval)} is outside min_interval "
+                    f"{_words(feed.min_interval)} .. max_interval {_words(feed.max_interval)}; "
+                    "change the interval or the bounds (here or in defaults)",
+                )
+            )
+    return problems
+
+
+def _words(duration: timedelta) -> str:
+    seconds = int(duration.total_seconds())
+    for unit in ("w", "d", "h", "m"):
+        if seconds % _UNITS[unit] == 0:
+            return f"{seconds // _UNITS[unit]}{unit}"
+    return f"{seconds}s"
 
 
 def _raw_feed_urls(data: Any, lines: dict[Location, int]) -> list[tuple[int, str, int | None]]:

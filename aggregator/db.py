@@ -108,3 +108,15 @@ def storage_errors() -> Iterator[None]:
         yield
     except SQLAlchemyError as error:
         raise StorageError(f"database error: {error}") from error
+
+
+def database_exists(url: str) -> bool:
+    """False for a SQLite file that is not there yet; a server database is assumed to be."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return False
+    if parsed.get_backend_name() != "sqlite":
+        return True
+    path = parsed.database
+    return path is not None and path != ":memory:" and Path(path).is_file()

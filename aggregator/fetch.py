@@ -7,6 +7,7 @@ timeout is returned as a FetchResult with `error` in words, for `update` to reco
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import time
 from collections import defaultdict
@@ -33,7 +34,7 @@ class FetchPolicy:
     """Limits that keep us polite to sources and safe from hostile servers."""
 
     user_agent: str
-    max_body_bytes: int = 10 * 1024 * 1024
+    contact: str | None = None
     max_connections: int = 32
     per_host: int = 2
     max_redirects: int = 5
@@ -59,8 +60,11 @@ async def fetch_all(
     limits = httpx.Limits(
         max_connections=policy.max_connections, max_keepalive_connections=policy.max_connections
     )
+    headers = {"User-Agent": policy.user_agent, "Accept": ACCEPT}
+    if policy.contact:
+        headers["From"] = policy.contact
     async with httpx.AsyncClient(
-        headers={"User-Agent": policy.user_agent, "Accept": ACCEPT},
+        headers=headers,
         follow_redirects=True,
         max_redirects=policy.max_redirects,
         limits=limits,
@@ -108,6 +112,7 @@ async def fetch_one(
             ) as response:
                 common = {
                     "final_url": str(response.url),
+                    "moved_to": permanent_target(response),
                     "status_code": response.status_code,
                     "headers": {key.lower(): value for key, value in response.headers.items()},
                 }
@@ -120,7 +125,7 @@ async def fetch_one(
                     return result(
                         **common, error=f"HTTP {response.status_code} redirect without a Location"
                     )
-                body = await _read_limited(response, policy.max_body_bytes)
+                body = await _read_limited(response, request.max_body_size)
                 return result(**common, content=body)
     except TimeoutError:
         return result(error=f"timed out after {request.timeout:g} s")
@@ -129,12 +134,24 @@ async def fetch_one(
     except httpx.TooManyRedirects:
         return result(error=f"more than {policy.max_redirects} redirects (a redirect loop?)")
     except _TooLarge:
-        limit_mib = policy.max_body_bytes / (1024 * 1024)
+        limit_mib = request.max_body_size / (1024 * 1024)
         return result(error=f"response larger than {limit_mib:g} MiB; download stopped")
     except httpx.ConnectError as error:
         return result(error=f"cannot connect: {_reason(error)}")
     except httpx.HTTPError as error:
         return result(error=f"{type(error).__name__}: {_reason(error)}")
+
+
+def permanent_target(response: httpx.Response) -> str | None:
+    """Where the 301/308 redirects at the start of the chain lead; a 302 or 307 ends the part
+    that may be remembered, since what follows it is only for now."""
+    target = None
+    chain = [*response.history, response]
+    for hop, following in itertools.pairwise(chain):
+        if hop.status_code not in (301, 308):
+            break
+        target = str(following.url)
+    return target
 
 
 async def _read_limited(response: httpx.Response, limit: int) -> bytes:

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from aggregator import store
 from aggregator.config import Settings
-from aggregator.db import open_database, storage_errors
+from aggregator.db import database_exists, open_database, storage_errors
 from aggregator.publish import SiteView, write_site
 from aggregator.records import FeedView, PublishResult, UpdateResult
 from aggregator.update import Progress, run_update
@@ -58,4 +58,12 @@ def publish(settings: Settings, sessions: sessionmaker[Session]) -> PublishResul
 def feed_states(settings: Settings, sessions: sessionmaker[Session]) -> list[FeedView]:
     with storage_errors(), sessions.begin() as session:
         store.sync_feeds(session, settings.feeds, datetime.now(UTC))
+        return store.feed_views(session)
+
+
+def stored_feed_states(settings: Settings) -> list[FeedView]:
+    """What the database knows of the feeds, without creating a database that is not there."""
+    if not database_exists(settings.database_url):
+        return []
+    with storage_errors(), open_store(settings).begin() as session:
         return store.feed_views(session)

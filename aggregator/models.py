@@ -53,6 +53,13 @@ class Base(DeclarativeBase):
 
 
 class Feed(Base):
+    """A configured feed and what we know of its source.
+
+    status: new (never fetched), ok, failing, moved (fetched at the address a permanent
+    redirect gave; feeds.yaml should be changed), gone (410: not polled until feeds.yaml
+    changes), disabled (enabled: false), removed (no longer in feeds.yaml).
+    """
+
     __tablename__ = "feeds"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -64,14 +71,17 @@ class Feed(Base):
     site_link: Mapped[str | None] = mapped_column(String(2048))
     tags: Mapped[list[str]] = mapped_column(JSON, default=list)
     language: Mapped[str | None] = mapped_column(String(35))
-    interval_seconds: Mapped[int] = mapped_column(Integer, default=3600)
-    timeout_seconds: Mapped[int] = mapped_column(Integer, default=30)
+    config_hash: Mapped[str | None] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(16), default="new")
+    moved_to: Mapped[str | None] = mapped_column(String(2048))
     etag: Mapped[str | None] = mapped_column(Text)
     last_modified: Mapped[str | None] = mapped_column(Text)
+    body_hash: Mapped[str | None] = mapped_column(String(64))
     last_http_status: Mapped[int | None] = mapped_column(Integer)
     last_error: Mapped[str | None] = mapped_column(Text)
     consecutive_errors: Mapped[int] = mapped_column(Integer, default=0)
+    failing_since: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    publish_interval_seconds: Mapped[int | None] = mapped_column(Integer)
     last_fetched_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     last_success_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     last_new_entry_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

@@ -11,8 +11,9 @@ import calendar
 import html
 import time
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urljoin
 
 import feedparser
 
@@ -20,6 +21,21 @@ from aggregator.errors import ParseError
 from aggregator.records import ParsedEntry, ParsedFeed
 
 _HTML_TYPES = {"text/html", "application/xhtml+xml"}
+_FEED_TYPES = {
+    "application/rss+xml",
+    "application/atom+xml",
+    "application/rdf+xml",
+    "application/feed+json",
+    "application/xml",
+    "text/xml",
+}
+_SY_PERIODS = {
+    "hourly": timedelta(hours=1),
+    "daily": timedelta(days=1),
+    "weekly": timedelta(weeks=1),
+    "monthly": timedelta(days=30),
+    "yearly": timedelta(days=365),
+}
 
 
 def parse_feed(content: bytes, url: str, headers: Mapping[str, str]) -> ParsedFeed:
@@ -36,7 +52,7 @@ def parse_feed(content: bytes, url: str, headers: Mapping[str, str]) -> ParsedFe
     )
     channel = result.get("feed", {})
     if not result.entries and not result.get("version") and not channel.get("title"):
-        raise ParseError(url, _not_a_feed_reason(content, result))
+        raise ParseError(url, _not_a_feed_reason(content, result, url))
     warning = None
     if result.get("bozo"):
         warning = f"feed is not well-formed, read leniently: {result.get('bozo_exception')}"
@@ -47,16 +63,42 @@ def parse_feed(content: bytes, url: str, headers: Mapping[str, str]) -> ParsedFe
         language=_text(channel.get("language")),
         entries=tuple(_entry(entry, document_base, channel) for entry in result.entries),
         warning=warning,
+        update_hint=_update_hint(channel),
     )
 
 
-def _not_a_feed_reason(content: bytes, result: Any) -> str:
+def _not_a_feed_reason(content: bytes, result: Any, url: str) -> str:
     head = content[:2048].lower()
     if b"<html" in head or b"<!doctype html" in head:
-        return "this is a web page, not a feed"
+        feeds = _advertised_feeds(result, url)
+        if feeds:
+            return f"this is a web page; its feed is at {feeds[0]}"
+        return "this is a web page, not a feed, and it names no feed of its own"
     if result.get("bozo"):
         return f"not a readable feed: {result.get('bozo_exception')}"
     return "not a feed: no RSS, Atom or RDF elements found"
+
+
+def _advertised_feeds(result: Any, url: str) -> list[str]:
+    """The feeds a web page names in <link rel="alternate">, which feedparser collects."""
+    return [
+        urljoin(url, link["href"])
+        for link in result.get("feed", {}).get("links", [])
+        if link.get("rel") == "alternate" and link.get("type") in _FEED_TYPES and link.get("href")
+    ]
+
+
+def _update_hint(channel: Any) -> timedelta | None:
+    """RSS <ttl> (minutes) and sy:updatePeriod / sy:updateFrequency, whichever is longer."""
+    hints = []
+    ttl = str(channel.get("ttl", "")).strip()
+    if ttl.isdigit() and int(ttl) > 0:
+        hints.append(timedelta(minutes=int(ttl)))
+    period = _SY_PERIODS.get(str(channel.get("sy_updateperiod", "")).strip().lower())
+    frequency = str(channel.get("sy_updatefrequency", "1")).strip()
+    if period is not None and frequency.isdigit() and int(frequency) > 0:
+        hints.append(period / int(frequency))
+    return max(hints) if hints else None
 
 
 def _entry(entry: Any, document_base: str, channel: Any) -> ParsedEntry:

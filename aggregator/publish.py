@@ -31,10 +31,19 @@ from aggregator.errors import OutputError
 from aggregator.records import EntryView, FeedView, PublishResult
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-HEALTH_MARKS = {"ok": "\u25cf", "failing": "\u25b2", "new": "\u25cb", "disabled": "-"}
+HEALTH_MARKS = {
+    "ok": "\u25cf",
+    "moved": "\u25cf",
+    "failing": "\u25b2",
+    "gone": "\u2715",
+    "new": "\u25cb",
+    "disabled": "-",
+}
 HEALTH_LABELS = {
     "ok": "fetched without error",
+    "moved": "fetched from the new address it moved to",
     "failing": "the last fetch failed",
+    "gone": "the source has removed this feed",
     "new": "not fetched yet",
     "disabled": "disabled in feeds.yaml",
 }

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 
 @dataclass(frozen=True)
@@ -20,33 +20,40 @@ class FetchRequest:
     etag: str | None = None
     last_modified: str | None = None
     timeout: float = 30.0
+    max_body_size: int = 10 * 1024 * 1024
 
 
 @dataclass(frozen=True)
 class DueFeed:
-    """A feed the store says is due, with what update needs to poll and process it."""
+    """A feed the store says is due, with the state its next result is judged against."""
 
     id: int
     url: str
     fetch_url: str
     name: str
-    language: str | None
+    status: str
+    moved_to: str | None
     etag: str | None
     last_modified: str | None
-    interval: float
-    timeout: float
+    body_hash: str | None
     consecutive_errors: int
+    failing_since: datetime | None
+    publish_interval: timedelta | None
 
 
 @dataclass(frozen=True)
 class FetchResult:
-    """One HTTP exchange. `error` is set, in words, when no usable body came back."""
+    """One HTTP exchange. `error` is set, in words, when no usable body came back.
+
+    `moved_to` is where the permanent redirects (301, 308) at the start of the chain led.
+    """
 
     feed_id: int
     url: str
     started_at: datetime
     duration: float
     final_url: str | None = None
+    moved_to: str | None = None
     status_code: int | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
     content: bytes | None = None
@@ -89,6 +96,7 @@ class ParsedFeed:
     language: str | None
     entries: tuple[ParsedEntry, ...]
     warning: str | None = None
+    update_hint: timedelta | None = None
 
 
 @dataclass(frozen=True)
@@ -110,6 +118,29 @@ class CleanEntry:
 
 
 @dataclass(frozen=True)
+class FeedChange:
+    """What one fetch does to a feed's row. Fields documented as "None keeps" leave the stored
+    value alone; every other field is written as it is."""
+
+    status: str
+    fetch_url: str
+    moved_to: str | None
+    etag: str | None
+    last_modified: str | None
+    body_hash: str | None
+    last_http_status: int | None
+    last_error: str | None
+    consecutive_errors: int
+    failing_since: datetime | None
+    last_fetched_at: datetime
+    next_due_at: datetime | None
+    last_success_at: datetime | None = None  # None keeps
+    title: str | None = None  # None keeps
+    site_link: str | None = None  # None keeps
+    publish_interval: timedelta | None = None  # None keeps
+
+
+@dataclass(frozen=True)
 class FeedOutcome:
     """What happened to one feed in one update run."""
 
@@ -121,6 +152,8 @@ class FeedOutcome:
     new_entries: int = 0
     updated_entries: int = 0
     error: str | None = None
+    status: str = "ok"
+    moved_to: str | None = None
 
 
 @dataclass(frozen=True)
@@ -165,6 +198,8 @@ class FeedView:
     last_http_status: int | None
     last_error: str | None
     consecutive_errors: int
+    failing_since: datetime | None
+    moved_to: str | None
     next_due_at: datetime | None
     entry_count: int
 

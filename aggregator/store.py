@@ -6,9 +6,11 @@ entries it carries: one select of the known ids, one multi-row insert, one bulk 
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, insert, or_, select, update
@@ -17,9 +19,16 @@ from sqlalchemy.orm import Session
 
 from aggregator.config import FeedConfig
 from aggregator.models import Entry, Feed, FetchAttempt
-from aggregator.records import CleanEntry, DueFeed, EntryView, FeedView, FetchResult, ParsedFeed
+from aggregator.records import (
+    CleanEntry,
+    DueFeed,
+    EntryView,
+    FeedChange,
+    FeedView,
+    FetchResult,
+)
 
-INACTIVE = ("disabled", "removed")
+INACTIVE = ("disabled", "removed", "gone")
 _IN_CHUNK = 500
 
 
@@ -27,13 +36,20 @@ def sync_feeds(session: Session, feeds: Iterable[FeedConfig], now: datetime) -> 
     """Make the feeds table match feeds.yaml: add new feeds, apply edits, retire removed ones.
 
     A removed feed keeps its row and entries (so re-adding it does not re-publish old items as
-    new) but is no longer polled or shown.
+    new) but is no longer polled or shown. A feed whose url in feeds.yaml was changed to the
+    address it had moved to keeps its row, its entries and its history. A feed that is gone
+    comes back to life when its entry in feeds.yaml is edited.
     """
     existing = {feed.url: feed for feed in session.scalars(select(Feed))}
+    moved = {feed.moved_to: feed for feed in existing.values() if feed.moved_to}
     configured = set()
     for config in feeds:
         configured.add(config.url)
+        fingerprint = config_hash(config)
         feed = existing.get(config.url)
+        if feed is None and config.url in moved and moved[config.url].url not in configured:
+            feed = moved[config.url]
+            feed.url, feed.moved_to, feed.status = config.url, None, "ok"
         if feed is None:
             feed = Feed(
                 url=config.url,
@@ -44,23 +60,34 @@ def sync_feeds(session: Session, feeds: Iterable[FeedConfig], now: datetime) -> 
                 next_due_at=now,
             )
             session.add(feed)
+        edited = feed.config_hash is not None and feed.config_hash != fingerprint
+        feed.config_hash = fingerprint
         feed.name = config.name
         feed.link = config.link
         feed.tags = list(config.tags)
         feed.language = config.language
-        feed.interval_seconds = int(config.interval.total_seconds())
-        feed.timeout_seconds = int(config.timeout.total_seconds())
         if not config.enabled:
             feed.status = "disabled"
-        elif feed.status in INACTIVE:
+        elif feed.status in ("disabled", "removed") or (feed.status == "gone" and edited):
             feed.status = "new"
             feed.next_due_at = now
     for url, feed in existing.items():
-        if url not in configured and feed.status != "removed":
+        if url not in configured and feed.url not in configured and feed.status != "removed":
             feed.status = "removed"
 
 
+def config_hash(config: FeedConfig) -> str:
+    """What the maintainer wrote for a feed, so an edit can be told from no edit."""
+    text = json.dumps(
+        [config.url, config.name, config.link, list(config.tags), config.language,
+         str(config.interval), str(config.timeout), config.enabled],
+        ensure_ascii=False,
+    )  # fmt: skip
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def due_feeds(session: Session, now: datetime, ignore_schedule: bool = False) -> list[DueFeed]:
+    """Feeds to poll now; with ignore_schedule every active one (gone feeds stay stopped)."""
     query = select(Feed).where(Feed.status.not_in(INACTIVE)).order_by(Feed.id)
     if not ignore_schedule:
         query = query.where(or_(Feed.next_due_at.is_(None), Feed.next_due_at <= now))
@@ -70,12 +97,18 @@ def due_feeds(session: Session, now: datetime, ignore_schedule: bool = False) ->
             url=feed.url,
             fetch_url=feed.fetch_url,
             name=_display_name(feed),
-            language=feed.language,
+            status=feed.status,
+            moved_to=feed.moved_to,
             etag=feed.etag,
             last_modified=feed.last_modified,
-            interval=feed.interval_seconds,
-            timeout=feed.timeout_seconds,
+            body_hash=feed.body_hash,
             consecutive_errors=feed.consecutive_errors,
+            failing_since=feed.failing_since,
+            publish_interval=(
+                timedelta(seconds=feed.publish_interval_seconds)
+                if feed.publish_interval_seconds is not None
+                else None
+            ),
         )
         for feed in session.scalars(query)
     ]
@@ -87,60 +120,26 @@ class StoredCounts:
     updated: int
 
 
-def record_success(
+def record_fetch(
     session: Session,
-    feed: DueFeed,
+    feed_id: int,
     result: FetchResult,
-    parsed: ParsedFeed | None,
+    change: FeedChange,
     entries: Sequence[CleanEntry],
-    next_due_at: datetime,
 ) -> StoredCounts:
-    """Store a 200 or a 304: entries (if any), validators, and a fetch attempt."""
-    counts = _upsert_entries(session, feed.id, entries, result.started_at)
-    values: dict[str, Any] = {
-        "status": "ok",
-        "last_http_status": result.status_code,
-        "last_error": None,
-        "consecutive_errors": 0,
-        "last_fetched_at": result.started_at,
-        "last_success_at": result.started_at,
-        "next_due_at": next_due_at,
+    """Store one fetch: its entries, the feed's new state, and the attempt for the history."""
+    counts = _upsert_entries(session, feed_id, entries, result.started_at)
+    values = {
+        key: value
+        for key, value in asdict(change).items()
+        if value is not None or key not in _NONE_KEEPS
     }
-    if not result.not_modified:
-        values["etag"] = result.headers.get("etag")
-        values["last_modified"] = result.headers.get("last-modified")
-    if parsed is not None:
-        values["title"] = parsed.title
-        values["site_link"] = parsed.link
+    interval = values.pop("publish_interval", None)
+    if interval is not None:
+        values["publish_interval_seconds"] = round(interval.total_seconds())
     if counts.new:
         values["last_new_entry_at"] = result.started_at
-    session.execute(update(Feed).where(Feed.id == feed.id).values(**values))
-    _add_attempt(session, feed.id, result, counts, None)
-    return counts
-
-
-def record_failure(
-    session: Session, feed: DueFeed, result: FetchResult, error: str, next_due_at: datetime
-) -> None:
-    """Store why a feed failed; its entries and validators stay as they were."""
-    session.execute(
-        update(Feed)
-        .where(Feed.id == feed.id)
-        .values(
-            status="failing",
-            last_http_status=result.status_code,
-            last_error=error,
-            consecutive_errors=feed.consecutive_errors + 1,
-            last_fetched_at=result.started_at,
-            next_due_at=next_due_at,
-        )
-    )
-    _add_attempt(session, feed.id, result, StoredCounts(0, 0), error)
-
-
-def _add_attempt(
-    session: Session, feed_id: int, result: FetchResult, counts: StoredCounts, error: str | None
-) -> None:
+    session.execute(update(Feed).where(Feed.id == feed_id).values(**values))
     session.add(
         FetchAttempt(
             feed_id=feed_id,
@@ -150,9 +149,13 @@ def _add_attempt(
             bytes=result.size,
             new_entries=counts.new,
             updated_entries=counts.updated,
-            error=error,
+            error=change.last_error,
         )
     )
+    return counts
+
+
+_NONE_KEEPS = frozenset({"last_success_at", "title", "site_link", "publish_interval"})
 
 
 def _upsert_entries(
@@ -265,6 +268,8 @@ def _feed_view(feed: Feed, entry_count: int) -> FeedView:
         last_http_status=feed.last_http_status,
         last_error=feed.last_error,
         consecutive_errors=feed.consecutive_errors,
+        failing_since=feed.failing_since,
+        moved_to=feed.moved_to,
         next_due_at=feed.next_due_at,
         entry_count=entry_count,
     )

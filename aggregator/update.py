@@ -11,18 +11,20 @@ value recorded on that feed; only a database failure stops the run.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from aggregator import store
-from aggregator.config import Settings
+from aggregator.config import FeedConfig, Settings
 from aggregator.db import storage_errors
 from aggregator.dedupe import unique_by_guid
 from aggregator.errors import ParseError
+from aggregator.feed_state import decide
 from aggregator.fetch import FetchPolicy, fetch_all, user_agent
 from aggregator.normalize import NormalizeOptions, normalize_entry, normalize_feed
 from aggregator.parse import parse_feed
@@ -35,7 +37,7 @@ from aggregator.records import (
     ParsedFeed,
     UpdateResult,
 )
-from aggregator.schedule import next_due
+from aggregator.schedule import Bounds
 
 log = logging.getLogger(__name__)
 
@@ -52,31 +54,40 @@ def run_update(
     with storage_errors(), sessions.begin() as session:
         store.sync_feeds(session, settings.feeds, datetime.now(UTC))
         due = store.due_feeds(session, datetime.now(UTC), ignore_schedule)
-    policy = FetchPolicy(user_agent=user_agent(settings.planet.link))
-    outcomes = asyncio.run(_poll(sessions, due, policy, progress))
+    planet = settings.planet
+    policy = FetchPolicy(
+        user_agent=user_agent(planet.link),
+        contact=planet.contact,
+        max_connections=planet.max_connections,
+        per_host=planet.per_host_connections,
+    )
+    configs = {config.url: config for config in settings.feeds}
+    work = [(feed, configs[feed.url]) for feed in due]
+    outcomes = asyncio.run(_poll(sessions, work, policy, progress))
     return UpdateResult(outcomes=tuple(outcomes), duration=time.monotonic() - clock)
 
 
 async def _poll(
     sessions: sessionmaker[Session],
-    due: list[DueFeed],
+    work: list[tuple[DueFeed, FeedConfig]],
     policy: FetchPolicy,
     progress: Progress | None,
 ) -> list[FeedOutcome]:
-    feeds = {feed.id: feed for feed in due}
+    feeds = {feed.id: (feed, config) for feed, config in work}
     requests = [
         FetchRequest(
             feed_id=feed.id,
             url=feed.fetch_url,
             etag=feed.etag,
             last_modified=feed.last_modified,
-            timeout=feed.timeout,
+            timeout=config.timeout.total_seconds(),
+            max_body_size=config.max_body_size,
         )
-        for feed in due
+        for feed, config in work
     ]
     outcomes = []
     async for result in fetch_all(requests, policy):
-        outcome = process_result(sessions, feeds[result.feed_id], result)
+        outcome = process_result(sessions, *feeds[result.feed_id], result)
         outcomes.append(outcome)
         if progress is not None:
             progress(outcome)
@@ -84,51 +95,62 @@ async def _poll(
 
 
 def process_result(
-    sessions: sessionmaker[Session], feed: DueFeed, result: FetchResult
+    sessions: sessionmaker[Session], feed: DueFeed, config: FeedConfig, result: FetchResult
 ) -> FeedOutcome:
-    """Parse, normalize and store one fetch result in one transaction."""
-    interval = timedelta(seconds=feed.interval)
+    """Parse, normalize and store one fetch result in one transaction.
+
+    A body identical to the last one parsed is not parsed again, for sources that send
+    neither ETag nor Last-Modified.
+    """
     now = datetime.now(UTC)
     parsed = None
     entries: list[CleanEntry] = []
     error = result.error
+    body_hash = None
     if error is None and result.content is not None:
-        try:
-            parsed, entries = read_entries(feed, result, result.content)
-        except ParseError as failure:
-            error = failure.reason
-        except Exception as failure:
-            # One source's content must not stop the run for every other feed; the feed is
-            # marked failing with the reason and the traceback goes to the log.
-            log.exception("%s: unexpected error while reading the feed", feed.url)
-            error = f"unexpected error while reading the feed: {type(failure).__name__}"
+        body_hash = hashlib.sha256(result.content).hexdigest()
+        if body_hash != feed.body_hash:
+            try:
+                parsed, entries = read_entries(feed, config, result, result.content)
+            except ParseError as failure:
+                error = failure.reason
+            except Exception as failure:
+                # One source's content must not stop the run for every other feed; the feed
+                # is marked failing with the reason and the traceback goes to the log.
+                log.exception("%s: unexpected error while reading the feed", feed.url)
+                error = f"unexpected error while reading the feed: {type(failure).__name__}"
+    bounds = Bounds(config.interval, config.min_interval, config.max_interval)
+    change = decide(feed, bounds, result, parsed, error, body_hash, now)
     with storage_errors(), sessions.begin() as session:
-        if error is not None:
-            store.record_failure(
-                session, feed, result, error, next_due(now, interval, feed.consecutive_errors + 1)
-            )
-            log.info("%s failed: %s", feed.url, error)
-            return FeedOutcome(
-                feed.id, feed.url, feed.name, "failed", result.status_code, error=error
-            )
-        counts = store.record_success(
-            session, feed, result, parsed, entries, next_due(now, interval, 0)
-        )
-    state = "not_modified" if result.not_modified else "ok"
-    log.debug("%s: %s, %d new, %d updated", feed.url, state, counts.new, counts.updated)
+        counts = store.record_fetch(session, feed.id, result, change, entries)
+    if error is not None:
+        log.info("%s failed: %s", feed.url, change.last_error)
+        state = "failed"
+    else:
+        state = "ok" if parsed is not None else "not_modified"
+        log.debug("%s: %s, %d new, %d updated", feed.url, state, counts.new, counts.updated)
     return FeedOutcome(
-        feed.id, feed.url, feed.name, state, result.status_code, counts.new, counts.updated
+        feed_id=feed.id,
+        url=feed.url,
+        name=feed.name,
+        state=state,
+        http_status=result.status_code,
+        new_entries=counts.new,
+        updated_entries=counts.updated,
+        error=change.last_error,
+        status=change.status,
+        moved_to=change.moved_to,
     )
 
 
 def read_entries(
-    feed: DueFeed, result: FetchResult, content: bytes
+    feed: DueFeed, config: FeedConfig, result: FetchResult, content: bytes
 ) -> tuple[ParsedFeed, list[CleanEntry]]:
     url = result.final_url or result.url
     parsed = normalize_feed(parse_feed(content, url, result.headers), url)
     if parsed.warning:
         log.info("%s: %s", feed.url, parsed.warning)
-    options = NormalizeOptions(language=feed.language)
+    options = NormalizeOptions(language=config.language)
     entries = unique_by_guid(
         normalize_entry(entry, feed.fetch_url, result.started_at, options)
         for entry in parsed.entries

@@ -45,6 +45,12 @@ class Route:
     gzip: bool = False
     delay: float = 0.0
     modified_at: float = field(default_factory=time.time)
+    drip: float = 0.0
+    endless: bool = False
+
+
+# A misbehaving route stops by itself even if the client never hangs up.
+MISBEHAVIOUR_LIMIT_SECONDS = 30
 
 
 @dataclass
@@ -115,7 +121,10 @@ class FeedServer:
         try:
             if route is not None and route.delay:
                 time.sleep(route.delay)
-            self._reply(handler, status, body, reply_headers)
+            if route is not None and route.endless:
+                self._reply_endless(handler, reply_headers)
+            else:
+                self._reply(handler, status, body, reply_headers, route.drip if route else 0.0)
         finally:
             with self._lock:
                 self.in_flight -= 1
@@ -126,6 +135,7 @@ class FeedServer:
         status: int,
         body: bytes,
         reply_headers: dict[str, str],
+        drip: float = 0.0,
     ) -> None:
         handler.send_response(status)
         for key, value in reply_headers.items():
@@ -133,7 +143,30 @@ class FeedServer:
         handler.send_header("Content-Length", str(len(body)))
         handler.end_headers()
         with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-            handler.wfile.write(body)
+            if not drip:
+                handler.wfile.write(body)
+                return
+            deadline = time.monotonic() + MISBEHAVIOUR_LIMIT_SECONDS
+            for index in range(len(body)):
+                if time.monotonic() > deadline:
+                    return
+                handler.wfile.write(body[index : index + 1])
+                handler.wfile.flush()
+                time.sleep(drip)
+
+    def _reply_endless(self, handler: BaseHTTPRequestHandler, headers: dict[str, str]) -> None:
+        """A body that never ends: no length, chunks until the client gives up."""
+        handler.send_response(200)
+        for key, value in headers.items():
+            handler.send_header(key, value)
+        handler.send_header("Connection", "close")
+        handler.end_headers()
+        handler.close_connection = True
+        chunk = b"<item>" + b"x" * 65536 + b"</item>"
+        deadline = time.monotonic() + MISBEHAVIOUR_LIMIT_SECONDS
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            while time.monotonic() < deadline:
+                handler.wfile.write(chunk)
 
     def _answer(
         self, route: Route | None, headers: dict[str, str]

@@ -1,7 +1,8 @@
 """The data flows one way: each module imports only the layers below it (DESIGN.md).
 
-Layer 0 is shared vocabulary, 1 the pure stages and the models, 2 the database and the writer
-of files, 3 the update run that wires the stages, 4 the jobs, and the daemon and CLI on top.
+Layer 0 is shared vocabulary, 1 the pure stages and the models, 2 the decisions built on them,
+the database and the writer of files, 3 the update run that wires the stages, 4 the jobs, and
+the daemon and CLI on top.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ LAYERS = {
     "aggregator.dedupe": 1,
     "aggregator.schedule": 1,
     "aggregator.models": 1,
+    "aggregator.feed_state": 2,
     "aggregator.db": 2,
     "aggregator.store": 2,
     "aggregator.publish": 2,
@@ -54,7 +56,14 @@ def test_a_stage_imports_nothing_from_a_layer_above_it(module: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "module", ["aggregator.parse", "aggregator.normalize", "aggregator.publish"]
+    "module",
+    [
+        "aggregator.parse",
+        "aggregator.normalize",
+        "aggregator.schedule",
+        "aggregator.feed_state",
+        "aggregator.publish",
+    ],
 )
 def test_pure_stages_load_no_network_or_database_library(module: str) -> None:
     loaded = _loaded_by(module)

@@ -965,3 +965,34 @@ def test_an_alias_that_contains_itself_is_an_error_not_a_crash(planet: Planet) -
     assert "Traceback" not in result.stderr
     assert problems_at(result, planet.config, 2)
     assert "refers to itself" in result.stderr
+
+
+def test_an_interval_outside_its_bounds_is_reported_on_the_feed_line(planet: Planet) -> None:
+    result = check(
+        planet,
+        """\
+        planet: {title: T, link: "https://planet.test/"}
+        defaults: {max_interval: 6h}
+        feeds:
+          - url: https://one.test/feed
+            interval: 1d
+        """,
+    )
+    assert_one_problem(result, planet.config, 4, "interval 1d is outside", "max_interval 6h")
+
+
+@pytest.mark.parametrize(
+    ("size", "phrase"),
+    [("10", "is not a size"), ("10XB", "is not a size"), ("2GiB", "out of range")],
+)
+def test_a_bad_body_size_is_reported_on_its_line(planet: Planet, size: str, phrase: str) -> None:
+    result = check(
+        planet,
+        f"""\
+        planet: {{title: T, link: "https://planet.test/"}}
+        feeds:
+          - url: https://one.test/feed
+            max_body_size: {size}
+        """,
+    )
+    assert_one_problem(result, planet.config, 4, phrase)

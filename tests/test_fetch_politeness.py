@@ -64,8 +64,8 @@ def test_gzip_responses_are_accepted_and_decoded(planet: Planet, feed_server: Fe
 def test_body_over_the_limit_is_cut_off_while_streaming(feed_server: FeedServer):
     big = RSS.replace("<title>One</title>", "<title>" + "x" * 200_000 + "</title>")
     url = feed_server.serve("/big", big)
-    policy = FetchPolicy(user_agent="test", max_body_bytes=50_000)
-    (result,) = _fetch([FetchRequest(feed_id=1, url=url)], policy)
+    request = FetchRequest(feed_id=1, url=url, max_body_size=50_000)
+    (result,) = _fetch([request], FetchPolicy(user_agent="test"))
     assert result.content is None
     assert result.error is not None and "larger than" in result.error
 
@@ -75,8 +75,8 @@ def test_gzip_bomb_is_measured_after_decompression(feed_server: FeedServer):
     url = feed_server.serve(
         "/bomb", bomb, headers={"Content-Encoding": "gzip"}, etag=False, last_modified=False
     )
-    policy = FetchPolicy(user_agent="test", max_body_bytes=1_000_000)
-    (result,) = _fetch([FetchRequest(feed_id=1, url=url)], policy)
+    request = FetchRequest(feed_id=1, url=url, max_body_size=1_000_000)
+    (result,) = _fetch([request], FetchPolicy(user_agent="test"))
     assert len(bomb) < 1_000_000
     assert result.error is not None and "larger than" in result.error
 

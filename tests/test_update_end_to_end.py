@@ -183,8 +183,10 @@ def test_feeds_command_prints_a_line_per_feed(planet: Planet, feed_server: FeedS
     result = planet.run("feeds")
     lines = result.stdout.splitlines()
     assert len(lines) == 2
-    assert lines[0].split("\t")[1:2] == ["ok"] and lines[0].split("\t")[3:5] == ["200", "5"]
-    assert "HTTP 404" in lines[1]
+    ok, failing = (line.split("\t") for line in lines)
+    assert ok[1] == "ok" and ok[4:7] == ["0", "200", "5"]
+    assert failing[1].startswith("failing since ") and failing[4:6] == ["1", "404"]
+    assert failing[7] == "HTTP 404 Not Found"
 
 
 def test_publish_alone_writes_the_site_from_the_database(
