@@ -10,8 +10,9 @@ import asyncio
 import itertools
 import logging
 import time
+import zlib
 from collections import defaultdict
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
@@ -49,6 +50,10 @@ class _TooLarge(Exception):
     pass
 
 
+class _UnsupportedEncoding(Exception):
+    pass
+
+
 async def fetch_all(
     requests: Iterable[FetchRequest], policy: FetchPolicy
 ) -> AsyncIterator[FetchResult]:
@@ -60,7 +65,11 @@ async def fetch_all(
     limits = httpx.Limits(
         max_connections=policy.max_connections, max_keepalive_connections=policy.max_connections
     )
-    headers = {"User-Agent": policy.user_agent, "Accept": ACCEPT}
+    headers = {
+        "User-Agent": policy.user_agent,
+        "Accept": ACCEPT,
+        "Accept-Encoding": ACCEPT_ENCODING,
+    }
     if policy.contact:
         headers["From"] = policy.contact
     async with httpx.AsyncClient(
@@ -136,6 +145,10 @@ async def fetch_one(
     except _TooLarge:
         limit_mib = request.max_body_size / (1024 * 1024)
         return result(error=f"response larger than {limit_mib:g} MiB; download stopped")
+    except _UnsupportedEncoding as error:
+        return result(error=f"the server used a compression we did not ask for: {error}")
+    except zlib.error as error:
+        return result(error=f"the compressed response is corrupt: {error}")
     except httpx.ConnectError as error:
         return result(error=f"cannot connect: {_reason(error)}")
     except httpx.HTTPError as error:
@@ -155,15 +168,63 @@ def permanent_target(response: httpx.Response) -> str | None:
 
 
 async def _read_limited(response: httpx.Response, limit: int) -> bytes:
-    """Count decoded bytes while streaming, so a gzip bomb stops at the limit, not after it."""
+    """Decode while streaming and stop at the limit.
+
+    httpx's own decoder inflates each network chunk whole, so one 64 KiB chunk of a gzip bomb
+    becomes 64 MiB at once; zlib's max_length bounds every step to a small piece instead.
+    """
+    encoding = response.headers.get("content-encoding", "identity").strip().lower()
+    if encoding not in _DECODERS:
+        raise _UnsupportedEncoding(encoding)
+    inflate = _DECODERS[encoding]()
     chunks = []
     total = 0
-    async for chunk in response.aiter_bytes():
-        total += len(chunk)
-        if total > limit:
-            raise _TooLarge
-        chunks.append(chunk)
+    async for raw in response.aiter_raw():
+        for piece in inflate(raw):
+            total += len(piece)
+            if total > limit:
+                raise _TooLarge
+            chunks.append(piece)
     return b"".join(chunks)
+
+
+_PIECE = 64 * 1024
+
+
+def _zlib_inflater(wbits: int) -> Callable[[bytes], Iterator[bytes]]:
+    decompressor = zlib.decompressobj(wbits)
+
+    def inflate(data: bytes) -> Iterator[bytes]:
+        nonlocal decompressor
+        while data:
+            piece = decompressor.decompress(data, _PIECE)
+            if piece:
+                yield piece
+            if decompressor.eof and decompressor.unused_data:
+                data = decompressor.unused_data
+                decompressor = zlib.decompressobj(wbits)
+            else:
+                data = decompressor.unconsumed_tail
+
+    return inflate
+
+
+def _identity() -> Callable[[bytes], Iterator[bytes]]:
+    def passthrough(data: bytes) -> Iterator[bytes]:
+        if data:
+            yield data
+
+    return passthrough
+
+
+_DECODERS: dict[str, Callable[[], Callable[[bytes], Iterator[bytes]]]] = {
+    "identity": _identity,
+    "": _identity,
+    "gzip": lambda: _zlib_inflater(zlib.MAX_WBITS | 16),
+    "x-gzip": lambda: _zlib_inflater(zlib.MAX_WBITS | 16),
+    "deflate": lambda: _zlib_inflater(zlib.MAX_WBITS | 32),
+}
+ACCEPT_ENCODING = "gzip, deflate"
 
 
 def _reason(error: Exception) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import zlib
 from datetime import UTC, datetime
 
 from aggregator.fetch import FetchPolicy, fetch_all
@@ -123,3 +124,32 @@ def test_a_redirect_loop_is_an_error_not_a_hang(feed_server: FeedServer):
     request = FetchRequest(feed_id=1, url=feed_server.url("/a"))
     (result,) = _fetch([request], FetchPolicy(user_agent="test"))
     assert result.error is not None and "redirects" in result.error
+
+
+def test_deflate_responses_are_decoded(feed_server: FeedServer) -> None:
+    url = feed_server.serve(
+        "/deflate", zlib.compress(RSS.encode()), headers={"Content-Encoding": "deflate"}
+    )
+    (result,) = _fetch([FetchRequest(feed_id=1, url=url)], FetchPolicy(user_agent="test"))
+    assert result.content == RSS.encode()
+
+
+def test_a_corrupt_or_unasked_compression_is_a_failure_in_words(feed_server: FeedServer) -> None:
+    corrupt = feed_server.serve(
+        "/corrupt", b"\x1f\x8bnot gzip", headers={"Content-Encoding": "gzip"}
+    )
+    odd = feed_server.serve("/odd", RSS, headers={"Content-Encoding": "zstd"})
+    results = _fetch(
+        [FetchRequest(feed_id=1, url=corrupt), FetchRequest(feed_id=2, url=odd)],
+        FetchPolicy(user_agent="test"),
+    )
+    errors = {result.feed_id: result.error for result in results}
+    assert errors[1] is not None and errors[1].startswith("the compressed response is corrupt")
+    assert errors[2] == "the server used a compression we did not ask for: zstd"
+
+
+def test_a_large_gzip_body_within_the_limit_arrives_whole(feed_server: FeedServer) -> None:
+    big = RSS.replace("<title>One</title>", "<title>" + "word " * 400_000 + "</title>")
+    url = feed_server.serve("/big", big, gzip=True)
+    (result,) = _fetch([FetchRequest(feed_id=1, url=url)], FetchPolicy(user_agent="test"))
+    assert result.content == big.encode()
