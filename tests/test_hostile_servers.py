@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from aggregator.config import parse_duration
 from tests.conftest import FeedServer, Planet
 
 GOOD_PATH = "/good/feed/"
@@ -48,7 +49,24 @@ def _run(
     states = {state["url"]: state for state in json.loads(planet.run("feeds", "--json").stdout)}
     good = states[good_url]
     assert good["status"] == "ok" and good["entry_count"] == 5, good
+    _assert_scheduled(states[hostile["url"]], hostile)
     return result, states[hostile["url"]], good
+
+
+def _assert_scheduled(state: dict[str, Any], hostile: dict[str, Any]) -> None:
+    """Whatever happened, the next poll is consistent with the feed's state."""
+    if state["status"] == "gone":
+        assert state["next_due_at"] is None
+        return
+    interval = parse_duration(hostile.get("interval", "1h"))
+    if state["status"] == "failing":
+        backoff = min(interval * 2 ** state["consecutive_errors"], max(interval, timedelta(days=1)))
+        assert _delay(state) >= backoff * 0.9, (state, backoff)
+    else:
+        low = parse_duration(hostile.get("min_interval", "15m"))
+        high = parse_duration(hostile.get("max_interval", "1d"))
+        # Due times count from the end of processing, a moment after the fetch started.
+        assert low <= _delay(state) <= high + timedelta(minutes=1), state
 
 
 def _delay(state: dict[str, Any]) -> timedelta:
