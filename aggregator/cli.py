@@ -19,11 +19,14 @@ from rich.table import Table
 from sqlalchemy.engine import make_url
 
 from aggregator import __version__, jobs
-from aggregator.config import CONFIG_ENV, DATABASE_ENV, Settings, load_settings
-from aggregator.daemon import run_daemon
+from aggregator.config import CONFIG_ENV, DATABASE_ENV, Settings, load_settings, parse_duration
+from aggregator.daemon import DaemonOptions, run_daemon
 from aggregator.db import open_database
 from aggregator.errors import AggregatorError, ConfigError, OutputError, StorageError
 from aggregator.feed_state import advice
+from aggregator.lock import AlreadyRunning
+from aggregator.logs import configure_logging
+from aggregator.progress import ProgressReport
 from aggregator.records import FeedView, PublishResult, UpdateResult
 
 EXIT_CODES: dict[type[AggregatorError], int] = {ConfigError: 2, StorageError: 3, OutputError: 4}
@@ -34,6 +37,7 @@ class Options:
     config: Path
     database: str | None
     output: Path | None
+    verbose: int
 
     def settings(self) -> Settings:
         return load_settings(self.config, self.database, self.output)
@@ -72,17 +76,36 @@ class AggregatorGroup(click.Group):
     type=click.Path(path_type=Path, file_okay=False),
     help="Folder for the site; default: planet.output_dir, else public/ next to feeds.yaml.",
 )
-@click.option("-v", "--verbose", count=True, help="Say more: -v for progress, -vv for debugging.")
+@click.option(
+    "-v",
+    "--verbose",
+    count=True,
+    help="Say more: -v progress and a summary, -vv every event, -vvv debugging.",
+)
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="json: one JSON object per log line, for log collectors.",
+)
 @click.version_option(__version__, prog_name="aggregator")
 @click.pass_context
 def cli(
-    ctx: click.Context, config: Path, database: str | None, output: Path | None, verbose: int
+    ctx: click.Context,
+    config: Path,
+    database: str | None,
+    output: Path | None,
+    verbose: int,
+    log_format: str,
 ) -> None:
     """A planet for left and labour news: poll the feeds in feeds.yaml, keep their entries,
     publish one combined feed and page."""
-    level = {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG)
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    ctx.obj = Options(config=config, database=database, output=output)
+    level = {0: logging.WARNING, 1: logging.WARNING, 2: logging.INFO}.get(verbose, logging.DEBUG)
+    if ctx.invoked_subcommand == "run":
+        level = min(level, logging.INFO)
+    configure_logging(level, log_format)
+    ctx.obj = Options(config=config, database=database, output=output, verbose=verbose)
 
 
 @cli.command()
@@ -107,14 +130,34 @@ def check(options: Options) -> None:
 @click.option("--all", "ignore_schedule", is_flag=True, help="Poll every feed, due or not.")
 @click.pass_obj
 def update_command(options: Options, ignore_schedule: bool) -> None:
-    """Poll the feeds that are due, store new entries and publish the site."""
+    """Poll the feeds that are due, store new entries and publish the site.
+
+    Quiet when all is well, for cron: failures go to stderr; -v (or a terminal) adds progress
+    and a summary. A second run while one is going exits at once with status 0.
+    """
     settings = options.settings()
     sessions = jobs.open_store(settings)
-    result, published = jobs.update(settings, sessions, ignore_schedule)
+    console = Console(stderr=True)
+    report = ProgressReport(console if console.is_terminal else None, options.verbose > 0)
+    try:
+        with jobs.exclusive(settings, sessions):
+            with report:
+                result = jobs.update(
+                    settings,
+                    sessions,
+                    ignore_schedule,
+                    progress=report.advance,
+                    started=report.start,
+                )
+            published = jobs.publish(settings, sessions)
+    except AlreadyRunning as error:
+        click.echo(f"{error}; this run did nothing")
+        return
     for outcome in result.outcomes:
         if outcome.error:
             click.echo(f"failed: {outcome.name} <{outcome.url}>: {outcome.error}", err=True)
-    click.echo(_update_summary(result, published))
+    if options.verbose or console.is_terminal:
+        click.echo(_update_summary(result, published))
 
 
 def _update_summary(result: UpdateResult, published: PublishResult) -> str:
@@ -144,15 +187,35 @@ def publish_command(options: Options) -> None:
     type=click.FloatRange(min=1),
     default=60,
     show_default=True,
-    help="Seconds between looks for due feeds (each feed keeps its own interval).",
+    help="Seconds between looks for due feeds (each feed keeps its own schedule).",
+)
+@click.option(
+    "--publish-delay",
+    type=click.FloatRange(min=0),
+    default=5,
+    show_default=True,
+    help="Seconds to wait after new entries before publishing, so a burst gives one publish.",
+)
+@click.option(
+    "--grace",
+    type=click.FloatRange(min=0),
+    default=20,
+    show_default=True,
+    help="Seconds a stop signal lets the running update finish before stopping it.",
 )
 @click.pass_obj
-def run(options: Options, poll_interval: float) -> None:
-    """Run as a daemon: poll feeds when due and publish; stop with Ctrl-C or SIGTERM."""
+def run(options: Options, poll_interval: float, publish_delay: float, grace: float) -> None:
+    """Run as a daemon: poll feeds when due, publish, prune daily, reload an edited feeds.yaml
+    (or on SIGHUP); stop with Ctrl-C or SIGTERM."""
     settings = options.settings()
-    if logging.getLogger().level > logging.INFO:
-        logging.getLogger().setLevel(logging.INFO)
-    run_daemon(settings, jobs.open_store(settings), poll_interval)
+    sessions = jobs.open_store(settings)
+    daemon_options = DaemonOptions(
+        poll_seconds=poll_interval, publish_delay=publish_delay, grace_seconds=grace
+    )
+    try:
+        run_daemon(options.settings, settings, sessions, daemon_options)
+    except AlreadyRunning as error:
+        raise click.ClickException(str(error)) from None
 
 
 @cli.command()
@@ -213,6 +276,26 @@ def _feed_json(view: FeedView, hint: str | None) -> dict[str, Any]:
 
 def _when(moment: datetime | None) -> str:
     return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else "never"
+
+
+@cli.command(name="prune")
+@click.option(
+    "--older-than",
+    metavar="DURATION",
+    help="Prune entries published and fetch records made before this long ago "
+    "(default: planet.retention, 180d).",
+)
+@click.pass_obj
+def prune_command(options: Options, older_than: str | None) -> None:
+    """Empty old entries (kept as tombstones so they never return as new) and drop old fetch
+    history; what the published pages show is never pruned."""
+    settings = options.settings()
+    try:
+        age = parse_duration(older_than) if older_than else settings.planet.retention
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--older-than") from None
+    counts = jobs.prune(settings, jobs.open_store(settings), age)
+    click.echo(f"pruned {counts.entries} entries and {counts.attempts} fetch records")
 
 
 @cli.group()

@@ -29,7 +29,7 @@ DEFAULT_OUTPUT_DIR = "public"
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _DURATION = re.compile(r"(\d+)\s*([smhdw])")
-_MAX_DURATION = timedelta(days=366)
+_MAX_DURATION = timedelta(days=3653)
 _SQLITE_FILE = re.compile(r"^sqlite(\+\w+)?:///")
 _LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")
 
@@ -60,7 +60,7 @@ def parse_duration(value: object) -> timedelta:
     if seconds <= 0:
         raise ValueError(f"{value!r} is zero; an interval must be positive")
     if seconds > _MAX_DURATION.total_seconds():
-        raise ValueError(f"{value!r} is longer than a year; write a shorter interval, like 1w")
+        raise ValueError(f"{value!r} is longer than ten years; write a shorter duration")
     return timedelta(seconds=seconds)
 
 
@@ -134,6 +134,7 @@ class PlanetSection(_Section):
     items_per_page: int = Field(default=30, ge=1, le=1000)
     feed_items: int = Field(default=50, ge=1, le=10000)
     contact: str | None = None
+    retention: Duration = timedelta(days=180)
     max_connections: int = Field(default=32, ge=1, le=1000)
     per_host_connections: int = Field(default=2, ge=1, le=16)
 

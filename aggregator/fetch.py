@@ -55,9 +55,15 @@ class _UnsupportedEncoding(Exception):
 
 
 async def fetch_all(
-    requests: Iterable[FetchRequest], policy: FetchPolicy
+    requests: Iterable[FetchRequest],
+    policy: FetchPolicy,
+    should_stop: Callable[[], bool] | None = None,
 ) -> AsyncIterator[FetchResult]:
-    """Yield results in completion order so the caller can process each while others download."""
+    """Yield results in completion order so the caller can process each while others download.
+
+    `should_stop` is asked twice a second; once it says yes, fetches still in flight are
+    cancelled and nothing more is yielded.
+    """
     hosts: defaultdict[str, asyncio.Semaphore] = defaultdict(
         lambda: asyncio.Semaphore(policy.per_host)
     )
@@ -86,12 +92,18 @@ async def fetch_all(
                 return await fetch_one(client, request, policy)
 
         tasks = [asyncio.create_task(limited(request)) for request in requests]
+        pending = set(tasks)
         try:
-            for next_done in asyncio.as_completed(tasks):
-                yield await next_done
+            while pending and not (should_stop and should_stop()):
+                done, pending = await asyncio.wait(
+                    pending, timeout=0.5, return_when=asyncio.FIRST_COMPLETED
+                )
+                for task in done:
+                    yield task.result()
         finally:
             for task in tasks:
                 task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def fetch_one(

@@ -6,13 +6,17 @@ the database.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from aggregator import store
 from aggregator.config import Settings
 from aggregator.db import database_exists, open_database, storage_errors
+from aggregator.lock import run_lock
 from aggregator.publish import SiteView, write_site
 from aggregator.records import FeedView, PublishResult, UpdateResult
 from aggregator.update import Progress, run_update
@@ -22,19 +26,28 @@ def open_store(settings: Settings) -> sessionmaker[Session]:
     return open_database(settings.database_url)
 
 
+@contextmanager
+def exclusive(settings: Settings, sessions: sessionmaker[Session]) -> Iterator[None]:
+    """Hold the run lock: raises AlreadyRunning when another update or daemon has it."""
+    engine = sessions.kw["bind"]
+    assert isinstance(engine, Engine)
+    with run_lock(settings.database_url, engine):
+        yield
+
+
 def update(
     settings: Settings,
     sessions: sessionmaker[Session],
     ignore_schedule: bool = False,
     progress: Progress | None = None,
-) -> tuple[UpdateResult, PublishResult]:
-    """Poll what is due, then publish: cheap when nothing changed, since unchanged files are
-    neither rewritten nor touched, and it picks up edits to feeds.yaml that polled nothing."""
-    result = run_update(sessions, settings, ignore_schedule, progress)
-    return result, publish(settings, sessions)
+    should_stop: Callable[[], bool] | None = None,
+    started: Callable[[int], None] | None = None,
+) -> UpdateResult:
+    return run_update(sessions, settings, ignore_schedule, progress, should_stop, started)
 
 
 def publish(settings: Settings, sessions: sessionmaker[Session]) -> PublishResult:
+    """Write the site; cheap when nothing changed, since unchanged files are not rewritten."""
     planet = settings.planet
     with storage_errors(), sessions.begin() as session:
         store.sync_feeds(session, settings.feeds, datetime.now(UTC))
@@ -55,6 +68,11 @@ def publish(settings: Settings, sessions: sessionmaker[Session]) -> PublishResul
     return write_site(site, settings.output_dir)
 
 
+def sync_configuration(settings: Settings, sessions: sessionmaker[Session]) -> None:
+    with storage_errors(), sessions.begin() as session:
+        store.sync_feeds(session, settings.feeds, datetime.now(UTC))
+
+
 def feed_states(settings: Settings, sessions: sessionmaker[Session]) -> list[FeedView]:
     with storage_errors(), sessions.begin() as session:
         store.sync_feeds(session, settings.feeds, datetime.now(UTC))
@@ -67,3 +85,16 @@ def stored_feed_states(settings: Settings) -> list[FeedView]:
         return []
     with storage_errors(), open_store(settings).begin() as session:
         return store.feed_views(session)
+
+
+def prune(
+    settings: Settings, sessions: sessionmaker[Session], older_than: timedelta
+) -> store.PruneCounts:
+    """Drop old entries' content and old fetch history, never what the site still shows."""
+    planet = settings.planet
+    with storage_errors(), sessions.begin() as session:
+        return store.prune(
+            session,
+            datetime.now(UTC) - older_than,
+            keep_newest=max(planet.items_per_page, planet.feed_items),
+        )

@@ -113,6 +113,9 @@ class Entry(Base):
     updated_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     first_seen_at: Mapped[datetime] = mapped_column(UtcDateTime)
     content_hash: Mapped[str] = mapped_column(String(64))
+    # Set when `prune` emptied the entry: the row stays as a tombstone so that the source's
+    # copy of it is recognised and never published again as new.
+    pruned_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
     feed: Mapped[Feed] = relationship(back_populates="entries")
 

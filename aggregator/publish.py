@@ -84,15 +84,9 @@ class FeedItem:
 
 
 def write_site(site: SiteView, output_dir: Path) -> PublishResult:
-    rendered = render_site(site)
-    written, unchanged = [], []
     try:
         output_dir.mkdir(parents=True, exist_ok=True)
-        for name, data in rendered.items():
-            if write_if_changed(output_dir / name, data):
-                written.append(name)
-            else:
-                unchanged.append(name)
+        written, unchanged = write_files(output_dir, render_site(site))
     except OSError as error:
         raise OutputError(f"cannot write the site to {output_dir}: {error}") from error
     return PublishResult(written=tuple(written), unchanged=tuple(unchanged))
@@ -222,23 +216,45 @@ def _environment() -> Environment:
     return environment
 
 
-def write_if_changed(path: Path, data: bytes) -> bool:
-    """Write through a temporary file and a rename; leave the file alone when identical."""
+def write_files(folder: Path, files: dict[str, bytes]) -> tuple[list[str], list[str]]:
+    """Replace the files whose bytes changed, all or none.
+
+    Every changed file is first written in full to a temporary name beside it; only when all of
+    them are on disk are they renamed over the old ones. A full disk or a read-only folder
+    therefore leaves the old site exactly as it was, and a reader never sees a partial file.
+    """
+    changed = {name: data for name, data in files.items() if not _same(folder / name, data)}
+    staged: list[tuple[Path, Path]] = []
     try:
-        if path.read_bytes() == data:
-            return False
+        for name, data in changed.items():
+            staged.append((_stage(folder / name, data), folder / name))
+    except BaseException:
+        for temporary, _target in staged:
+            temporary.unlink(missing_ok=True)
+        raise
+    for temporary, target in staged:
+        temporary.replace(target)
+    return list(changed), [name for name in files if name not in changed]
+
+
+def _same(path: Path, data: bytes) -> bool:
+    try:
+        return path.read_bytes() == data
     except FileNotFoundError:
-        pass
+        return False
+
+
+def _stage(path: Path, data: bytes) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    descriptor, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    temporary = Path(name)
     try:
         with os.fdopen(descriptor, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        Path(temporary).chmod(0o644)
-        Path(temporary).replace(path)
+        temporary.chmod(0o644)
     except BaseException:
-        Path(temporary).unlink(missing_ok=True)
+        temporary.unlink(missing_ok=True)
         raise
-    return True
+    return temporary

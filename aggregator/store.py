@@ -10,10 +10,10 @@ import hashlib
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy import CursorResult, Executable, delete, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -225,6 +225,7 @@ def _entry_row(feed_id: int, entry: CleanEntry, seen_at: datetime) -> dict[str, 
 def feed_views(session: Session) -> list[FeedView]:
     counts = (
         select(Entry.feed_id, func.count(Entry.id).label("entry_count"))
+        .where(Entry.pruned_at.is_(None))
         .group_by(Entry.feed_id)
         .subquery()
     )
@@ -243,7 +244,7 @@ def recent_entries(session: Session, limit: int) -> list[EntryView]:
     query = (
         select(Entry)
         .join(Feed)
-        .where(Feed.status != "removed")
+        .where(Feed.status != "removed", Entry.pruned_at.is_(None))
         .order_by(Entry.published_at.desc(), Entry.id.desc())
         .limit(limit)
     )
@@ -291,3 +292,47 @@ def _entry_view(entry: Entry, feed: FeedView) -> EntryView:
         first_seen=entry.first_seen_at,
         feed=feed,
     )
+
+
+@dataclass(frozen=True)
+class PruneCounts:
+    entries: int
+    attempts: int
+
+
+def prune(session: Session, cutoff: datetime, keep_newest: int) -> PruneCounts:
+    """Empty entries published before `cutoff` and delete fetch history older than it.
+
+    The newest `keep_newest` entries stay whole, whatever their age, because the published
+    pages show them. Emptied entries keep their feed and id as tombstones.
+    """
+    shown = (
+        select(Entry.id)
+        .where(Entry.pruned_at.is_(None))
+        .order_by(Entry.published_at.desc(), Entry.id.desc())
+        .limit(keep_newest)
+        .subquery()
+    )
+    entries = _rowcount(
+        update(Entry)
+        .where(
+            Entry.pruned_at.is_(None),
+            Entry.published_at < cutoff,
+            Entry.id.not_in(select(shown.c.id)),
+        )
+        .values(pruned_at=datetime.now(UTC), summary="", content="", categories=[])
+        .execution_options(synchronize_session=False),
+        session,
+    )
+    attempts = _rowcount(
+        delete(FetchAttempt)
+        .where(FetchAttempt.started_at < cutoff)
+        .execution_options(synchronize_session=False),
+        session,
+    )
+    return PruneCounts(entries=entries, attempts=attempts)
+
+
+def _rowcount(statement: Executable, session: Session) -> int:
+    result = session.execute(statement)
+    return result.rowcount if isinstance(result, CursorResult) else 0

@@ -49,7 +49,11 @@ def run_update(
     settings: Settings,
     ignore_schedule: bool = False,
     progress: Progress | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    started: Callable[[int], None] | None = None,
 ) -> UpdateResult:
+    """Poll the due feeds. `started` learns how many are due; `should_stop` ends the run early
+    between two feeds (each feed already stored stays stored)."""
     clock = time.monotonic()
     with storage_errors(), sessions.begin() as session:
         store.sync_feeds(session, settings.feeds, datetime.now(UTC))
@@ -63,7 +67,9 @@ def run_update(
     )
     configs = {config.url: config for config in settings.feeds}
     work = [(feed, configs[feed.url]) for feed in due]
-    outcomes = asyncio.run(_poll(sessions, work, policy, progress))
+    if started is not None:
+        started(len(work))
+    outcomes = asyncio.run(_poll(sessions, work, policy, progress, should_stop))
     return UpdateResult(outcomes=tuple(outcomes), duration=time.monotonic() - clock)
 
 
@@ -72,6 +78,7 @@ async def _poll(
     work: list[tuple[DueFeed, FeedConfig]],
     policy: FetchPolicy,
     progress: Progress | None,
+    should_stop: Callable[[], bool] | None,
 ) -> list[FeedOutcome]:
     feeds = {feed.id: (feed, config) for feed, config in work}
     requests = [
@@ -86,7 +93,7 @@ async def _poll(
         for feed, config in work
     ]
     outcomes = []
-    async for result in fetch_all(requests, policy):
+    async for result in fetch_all(requests, policy, should_stop):
         outcome = process_result(sessions, *feeds[result.feed_id], result)
         outcomes.append(outcome)
         if progress is not None:

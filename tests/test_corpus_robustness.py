@@ -324,7 +324,7 @@ def run_update(
 ) -> list[dict[str, Any]]:
     """One `aggregator update`, then the feeds as `aggregator feeds --json` lists them."""
     started = time.monotonic()
-    result = planet.run("update")
+    result = planet.run("-v", "update")
     print(f"{label}: update took {time.monotonic() - started:.1f}s")
     assert "Traceback" not in result.output, result.output[-5000:]
     assert result.exit_code == 0, result.output[-5000:]

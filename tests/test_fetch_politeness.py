@@ -27,8 +27,8 @@ def _fetch(requests: list[FetchRequest], policy: FetchPolicy) -> list[FetchResul
 def test_second_update_sends_validators_and_gets_304(planet: Planet, feed_server: FeedServer):
     url = feed_server.serve("/feed", RSS)
     planet.write_config([{"url": url, "name": "One"}])
-    assert planet.run("update").exit_code == 0
-    assert planet.run("update", "--all").exit_code == 0
+    assert planet.run("-v", "update").exit_code == 0
+    assert planet.run("-v", "update", "--all").exit_code == 0
     first, second = feed_server.requests_for("/feed")
     assert "if-none-match" not in first.headers
     assert second.headers["if-none-match"].startswith('"')
@@ -39,8 +39,8 @@ def test_second_update_sends_validators_and_gets_304(planet: Planet, feed_server
 def test_last_modified_alone_is_enough_for_a_304(planet: Planet, feed_server: FeedServer):
     url = feed_server.serve("/feed", RSS, etag=False)
     planet.write_config([{"url": url}])
-    planet.run("update")
-    result = planet.run("update", "--all")
+    planet.run("-v", "update")
+    result = planet.run("-v", "update", "--all")
     assert feed_server.requests_for("/feed")[-1].status == 304
     assert "1 unchanged" in result.stdout
 
@@ -48,7 +48,7 @@ def test_last_modified_alone_is_enough_for_a_304(planet: Planet, feed_server: Fe
 def test_user_agent_names_the_project_and_the_planet(planet: Planet, feed_server: FeedServer):
     url = feed_server.serve("/feed", RSS)
     planet.write_config([{"url": url}])
-    planet.run("update")
+    planet.run("-v", "update")
     agent = feed_server.requests_for("/feed")[0].headers["user-agent"]
     assert agent.startswith("aggregator/")
     assert "https://planet.test/" in agent
@@ -57,7 +57,7 @@ def test_user_agent_names_the_project_and_the_planet(planet: Planet, feed_server
 def test_gzip_responses_are_accepted_and_decoded(planet: Planet, feed_server: FeedServer):
     url = feed_server.serve("/feed", RSS, gzip=True)
     planet.write_config([{"url": url}])
-    result = planet.run("update")
+    result = planet.run("-v", "update")
     assert "gzip" in feed_server.requests_for("/feed")[0].headers["accept-encoding"]
     assert "1 new" in result.stdout
 
@@ -88,7 +88,7 @@ def test_a_server_slower_than_the_timeout_is_recorded_as_failing(
     slow = feed_server.serve("/slow", RSS, delay=3)
     fast = feed_server.serve("/fast", RSS.replace("example.org/1", "example.org/2"))
     planet.write_config([{"url": slow, "timeout": "1s"}, {"url": fast}])
-    result = planet.run("update")
+    result = planet.run("-v", "update")
     assert result.exit_code == 0
     assert "timed out" in result.stderr
     assert "1 new" in result.stdout

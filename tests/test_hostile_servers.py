@@ -43,7 +43,7 @@ def _run(
     """Write feeds.yaml with the hostile feed and a good one, update, return both states."""
     good_url = feed_server.serve_fixture(GOOD_PATH, "usc.rdf")
     planet.write_config([{"name": "Hostile", **hostile}, {"url": good_url, "name": "Good"}], **keys)
-    result = planet.run("update", *args)
+    result = planet.run("-v", "update", *args)
     assert result.exit_code == 0, result.output
     assert "Traceback" not in result.output
     states = {state["url"]: state for state in json.loads(planet.run("feeds", "--json").stdout)}
@@ -131,7 +131,7 @@ def test_a_permanent_redirect_is_followed_from_then_on_and_reported(
     check = planet.run("check")
     assert check.exit_code == 0
     assert f"change its url there to {new}" in check.stderr
-    planet.run("update", "--all")
+    planet.run("-v", "update", "--all")
     assert len(feed_server.requests_for("/old/feed")) == 1
     assert len(feed_server.requests_for("/new/feed")) == 2
     text = planet.config.read_text().replace(old, new)
@@ -151,7 +151,7 @@ def test_a_temporary_redirect_changes_nothing(
     url = feed_server.serve("/feed", "", status=code, headers={"Location": elsewhere})
     _result, state, _good = _run(planet, feed_server, {"url": url})
     assert state["status"] == "ok" and state["moved_to"] is None
-    planet.run("update", "--all")
+    planet.run("-v", "update", "--all")
     assert len(feed_server.requests_for("/feed")) == 2
 
 
@@ -174,11 +174,11 @@ def test_gone_stops_polling_until_the_maintainer_edits_the_feed(
     assert state["next_due_at"] is None
     assert "gone for good" in state["last_error"]
     assert "is gone (HTTP 410)" in state["advice"]
-    planet.run("update", "--all")
+    planet.run("-v", "update", "--all")
     assert len(feed_server.requests_for("/gone")) == 1
     feed_server.serve("/gone", FEED)
     planet.config.write_text(planet.config.read_text().replace("name: Hostile", "name: Back"))
-    result = planet.run("update")
+    result = planet.run("-v", "update")
     assert "1 new" in result.stdout
     assert len(feed_server.requests_for("/gone")) == 2
 

@@ -33,7 +33,7 @@ def published(planet: Planet, feed_server: FeedServer) -> Planet:
         url = feed_server.serve_fixture(path, fixture)
         feeds.append({"url": url, "name": name, "link": f"https://{path[1:]}.example/"})
     planet.write_config(feeds, feed_items=40, items_per_page=25)
-    result = planet.run("update")
+    result = planet.run("-v", "update")
     assert result.exit_code == 0, result.output
     return planet
 

@@ -47,7 +47,7 @@ def test_first_update_stores_every_entry_and_publishes_every_file(
     planet: Planet, feed_server: FeedServer
 ) -> None:
     _serve_sources(planet, feed_server)
-    result = planet.run("update")
+    result = planet.run("-v", "update")
     assert result.exit_code == 0, result.output
     assert f"{TOTAL} new" in result.stdout
     assert "0 failed" in result.stdout
@@ -65,9 +65,9 @@ def test_second_update_finds_nothing_new_and_rewrites_no_file(
     planet: Planet, feed_server: FeedServer
 ) -> None:
     _serve_sources(planet, feed_server)
-    planet.run("update")
+    planet.run("-v", "update")
     before = _snapshot(planet.output)
-    result = planet.run("update", "--all")
+    result = planet.run("-v", "update", "--all")
     assert result.exit_code == 0, result.output
     assert "0 new, 0 updated, 5 unchanged, 0 failed" in result.stdout
     assert "wrote 0 files" in result.stdout
@@ -80,8 +80,8 @@ def test_update_without_all_respects_each_feeds_interval(
     planet: Planet, feed_server: FeedServer
 ) -> None:
     _serve_sources(planet, feed_server)
-    planet.run("update")
-    result = planet.run("update")
+    planet.run("-v", "update")
+    result = planet.run("-v", "update")
     assert "polled 0 feeds" in result.stdout
     assert all(len(feed_server.requests_for(path)) == 1 for path in SOURCES)
 
@@ -90,11 +90,11 @@ def test_a_changed_feed_adds_exactly_its_new_entries(
     planet: Planet, feed_server: FeedServer
 ) -> None:
     _serve_sources(planet, feed_server)
-    planet.run("update")
+    planet.run("-v", "update")
     feed_server.serve_fixture(
         "/acr/feed/", "anticapitalist.v2.rss.xml", content_type="application/rss+xml"
     )
-    result = planet.run("update", "--all")
+    result = planet.run("-v", "update", "--all")
     assert "2 new, 0 updated, 4 unchanged" in result.stdout
     v2 = (Path(__file__).parent / "fixtures/feeds/anticapitalist.v2.rss.xml").read_bytes()
     new_titles = {entry.title for entry in feedparser.parse(v2).entries[:2]}
@@ -120,7 +120,7 @@ def test_broken_and_unreachable_feeds_fail_alone_with_their_reason(
         "http://127.0.0.1:9/feed": "cannot connect",
     }
     planet.write_config([{"url": good, "name": "Good"}] + [{"url": url} for url in failing])
-    result = planet.run("update")
+    result = planet.run("-v", "update")
     assert result.exit_code == 0, result.output
     assert "12 new" in result.stdout
     assert f"{len(failing)} failed" in result.stdout
@@ -137,9 +137,9 @@ def test_broken_and_unreachable_feeds_fail_alone_with_their_reason(
 def test_a_feed_that_breaks_keeps_what_it_had(planet: Planet, feed_server: FeedServer) -> None:
     url = feed_server.serve_fixture("/feed", "usc.rdf")
     planet.write_config([{"url": url, "name": "USC"}])
-    planet.run("update")
+    planet.run("-v", "update")
     feed_server.serve_fixture("/feed", "broken.xml")
-    result = planet.run("update", "--all")
+    result = planet.run("-v", "update", "--all")
     assert result.exit_code == 0
     (state,) = _states(planet).values()
     assert state["status"] == "failing"
@@ -150,9 +150,9 @@ def test_a_feed_that_breaks_keeps_what_it_had(planet: Planet, feed_server: FeedS
 def test_a_feed_that_recovers_is_ok_again(planet: Planet, feed_server: FeedServer) -> None:
     url = feed_server.serve("/feed", "oops", status=503)
     planet.write_config([{"url": url}])
-    planet.run("update")
+    planet.run("-v", "update")
     feed_server.serve_fixture("/feed", "usc.rdf")
-    planet.run("update", "--all")
+    planet.run("-v", "update", "--all")
     (state,) = _states(planet).values()
     assert state["status"] == "ok"
     assert state["consecutive_errors"] == 0
@@ -165,9 +165,9 @@ def test_removed_and_disabled_feeds_are_not_polled_or_shown(
     usc = feed_server.serve_fixture("/usc", "usc.rdf")
     ist = feed_server.serve_fixture("/ist", "ist.rss.xml")
     planet.write_config([{"url": usc, "name": "USC"}, {"url": ist, "name": "IST"}])
-    planet.run("update")
+    planet.run("-v", "update")
     planet.write_config([{"url": usc, "name": "USC", "enabled": False}])
-    result = planet.run("update", "--all")
+    result = planet.run("-v", "update", "--all")
     assert "polled 0 feeds" in result.stdout
     states = _states(planet)
     assert list(states) == [usc]
@@ -179,7 +179,7 @@ def test_removed_and_disabled_feeds_are_not_polled_or_shown(
 def test_feeds_command_prints_a_line_per_feed(planet: Planet, feed_server: FeedServer) -> None:
     url = feed_server.serve_fixture("/usc", "usc.rdf")
     planet.write_config([{"url": url, "name": "USC"}, {"url": feed_server.url("/nope")}])
-    planet.run("update")
+    planet.run("-v", "update")
     result = planet.run("feeds")
     lines = result.stdout.splitlines()
     assert len(lines) == 2
@@ -193,7 +193,7 @@ def test_publish_alone_writes_the_site_from_the_database(
     planet: Planet, feed_server: FeedServer
 ) -> None:
     _serve_sources(planet, feed_server)
-    planet.run("update")
+    planet.run("-v", "update")
     for name in OUTPUTS:
         (planet.output / name).unlink()
     result = planet.run("publish")
@@ -218,7 +218,7 @@ def test_an_unexpected_error_in_one_feed_does_not_stop_the_others(
     fragile_url = feed_server.serve_fixture("/fragile", "usc.rdf")
     good = feed_server.serve_fixture("/good", "ist.rss.xml")
     planet.write_config([{"url": fragile_url}, {"url": good}])
-    result = planet.run("update")
+    result = planet.run("-v", "update")
     assert result.exit_code == 0
     assert "10 new" in result.stdout
     states = _states(planet)

@@ -1,0 +1,69 @@
+"""Progress of an update for a person: a rich bar on a terminal, plain lines with -v in a pipe,
+nothing otherwise (cron mails only what is printed)."""
+
+from __future__ import annotations
+
+from types import TracebackType
+
+import click
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
+
+from aggregator.records import FeedOutcome
+
+
+class ProgressReport:
+    def __init__(self, terminal: Console | None, lines: bool) -> None:
+        self.terminal = terminal
+        self.lines = lines and terminal is None
+        self.new = 0
+        self.failed = 0
+        self._bar: Progress | None = None
+        self._task: TaskID | None = None
+
+    def __enter__(self) -> ProgressReport:
+        if self.terminal is not None:
+            self._bar = Progress(
+                TextColumn("[bold]feeds"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.description}"),
+                TimeElapsedColumn(),
+                console=self.terminal,
+                transient=True,
+            )
+            self._bar.start()
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+    def start(self, total: int) -> None:
+        if self._bar is not None:
+            self._task = self._bar.add_task("", total=total)
+
+    def advance(self, outcome: FeedOutcome) -> None:
+        self.new += outcome.new_entries
+        self.failed += outcome.error is not None
+        if self._bar is not None and self._task is not None:
+            self._bar.update(
+                self._task, advance=1, description=f"{self.new} new, {self.failed} failed"
+            )
+        elif self.lines:
+            detail = (
+                outcome.error or f"{outcome.new_entries} new, {outcome.updated_entries} updated"
+            )
+            click.echo(f"{outcome.state}\t{outcome.name}\t{detail}")

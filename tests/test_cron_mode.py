@@ -1,0 +1,154 @@
+"""`aggregator update` from cron: quiet when all is well, never twice at once, clear statuses."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import FeedServer, Planet
+
+
+def _command(planet: Planet, *args: str) -> list[str]:
+    return [sys.executable, "-m", "aggregator", "-c", str(planet.config),
+            "--database", planet.database_url, *args]  # fmt: skip
+
+
+def test_a_run_where_all_is_well_prints_nothing(planet: Planet, feed_server: FeedServer) -> None:
+    planet.write_config([{"url": feed_server.serve_fixture("/usc", "usc.rdf")}])
+    result = planet.run("update")
+    assert result.exit_code == 0
+    assert result.stdout == "" and result.stderr == ""
+    assert (planet.output / "index.html").exists()
+
+
+def test_only_problems_are_printed_and_on_stderr(planet: Planet, feed_server: FeedServer) -> None:
+    good = feed_server.serve_fixture("/usc", "usc.rdf")
+    planet.write_config([{"url": good}, {"url": feed_server.url("/missing"), "name": "Dead"}])
+    result = planet.run("update")
+    assert result.exit_code == 0
+    assert result.stdout == ""
+    assert result.stderr.strip().splitlines() == [
+        f"failed: Dead <{feed_server.url('/missing')}>: HTTP 404 Not Found"
+    ]
+
+
+def test_verbose_prints_a_line_per_feed_and_a_summary(
+    planet: Planet, feed_server: FeedServer
+) -> None:
+    planet.write_config([{"url": feed_server.serve_fixture("/usc", "usc.rdf"), "name": "USC"}])
+    lines = planet.run("-v", "update").stdout.splitlines()
+    assert lines[0] == "ok\tUSC\t5 new, 0 updated"
+    assert lines[1].startswith("polled 1 feeds in ")
+    assert "5 new, 0 updated, 0 unchanged, 0 failed; wrote 6 files" in lines[1]
+
+
+def test_a_second_overlapping_run_exits_at_once_and_changes_nothing(
+    planet: Planet, feed_server: FeedServer
+) -> None:
+    slow = feed_server.serve_fixture("/slow", "usc.rdf", delay=4)
+    planet.write_config([{"url": slow}])
+    first = subprocess.Popen(_command(planet, "update"), stdout=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while not feed_server.requests_for("/slow"):
+        assert time.monotonic() < deadline, "the first run never fetched"
+        time.sleep(0.05)
+    second = subprocess.run(
+        _command(planet, "update", "--all"), capture_output=True, text=True, timeout=30
+    )
+    assert second.returncode == 0
+    assert "another aggregator is running" in second.stdout
+    assert "this run did nothing" in second.stdout
+    assert first.wait(timeout=60) == 0
+    assert len(feed_server.requests_for("/slow")) == 1
+    after = subprocess.run(_command(planet, "-v", "update", "--all"), capture_output=True,
+                           text=True, timeout=60)  # fmt: skip
+    assert "polled 1 feeds" in after.stdout, "the lock was not released"
+
+
+@contextmanager
+def _read_only(folder: Path) -> Iterator[None]:
+    """A folder nobody may write to, root included (root ignores permission bits)."""
+    if os.geteuid() != 0:
+        folder.chmod(0o555)
+        try:
+            yield
+        finally:
+            folder.chmod(0o755)
+        return
+    if subprocess.run(["chattr", "+i", str(folder)], capture_output=True).returncode != 0:
+        pytest.skip("running as root and chattr +i is not supported here")
+    try:
+        yield
+    finally:
+        subprocess.run(["chattr", "-i", str(folder)], check=True)
+
+
+def test_an_unwritable_output_folder_is_exit_4_and_the_old_site_stays(
+    planet: Planet, feed_server: FeedServer
+) -> None:
+    planet.write_config([{"url": feed_server.serve_fixture("/usc", "usc.rdf")}])
+    assert planet.run("update").exit_code == 0
+    before = {path.name: path.read_bytes() for path in planet.output.iterdir()}
+    feed_server.serve_fixture("/usc", "ist.rss.xml")
+    with _read_only(planet.output):
+        result = subprocess.run(
+            _command(planet, "update", "--all"), capture_output=True, text=True, timeout=60
+        )
+    assert result.returncode == 4, result.stderr
+    assert f"error: cannot write the site to {planet.output}" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert {path.name: path.read_bytes() for path in planet.output.iterdir()} == before
+
+
+FULL_DISK_SCRIPT = """
+set -e
+mount -t tmpfs -o size="$SIZE" tmpfs "$OUTPUT"
+cp -p "$OLD"/* "$OUTPUT"/
+set +e
+"$@"
+echo "exit=$?"
+sha256sum "$OUTPUT"/* | sed "s|$OUTPUT/||"
+ls -a "$OUTPUT"
+"""
+
+
+def test_a_full_disk_is_exit_4_and_the_old_site_stays(
+    planet: Planet, feed_server: FeedServer, tmp_path: Path
+) -> None:
+    """A real full disk: a tiny tmpfs in a private mount namespace (needs root)."""
+    if os.geteuid() != 0 or not shutil.which("unshare"):
+        pytest.skip("needs root and unshare to mount a small filesystem privately")
+    planet.write_config([{"url": feed_server.serve_fixture("/usc", "usc.rdf")}])
+    assert planet.run("update").exit_code == 0
+    old = tmp_path / "old-site"
+    shutil.copytree(planet.output, old)
+    pages = sum(-(-path.stat().st_size // 4096) for path in old.iterdir())
+    feed_server.serve_fixture("/usc", "marxist.rss.xml")
+    environment = {**os.environ, "SIZE": str((pages + 4) * 4096), "OUTPUT": str(planet.output),
+                   "OLD": str(old)}  # fmt: skip
+    probe = subprocess.run(["unshare", "-m", "true"], capture_output=True)
+    if probe.returncode != 0:
+        pytest.skip(f"unshare -m is not allowed here: {probe.stderr.decode().strip()}")
+    result = subprocess.run(
+        ["unshare", "-m", "sh", "-c", FULL_DISK_SCRIPT, "full-disk",
+         *_command(planet, "update", "--all")],
+        capture_output=True, text=True, timeout=120, env=environment,
+    )  # fmt: skip
+    assert "exit=4" in result.stdout, (result.stdout, result.stderr)
+    assert "No space left on device" in result.stderr
+    expected = subprocess.run(
+        ["sha256sum", *sorted(path.name for path in old.iterdir())],
+        cwd=old, capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    for line in expected.splitlines():
+        assert line in result.stdout, f"{line} changed on the full disk"
+    listed = result.stdout.split("exit=4", 1)[1]
+    assert ".index.html." not in listed and ".atom.xml." not in listed, "temporary file left"
