@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
@@ -18,16 +19,25 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy.engine import make_url
 
-from aggregator import __version__, jobs
-from aggregator.config import CONFIG_ENV, DATABASE_ENV, Settings, load_settings, parse_duration
+from aggregator import __version__, feeds_file, jobs
+from aggregator.config import (
+    CONFIG_ENV,
+    DATABASE_ENV,
+    Settings,
+    http_url,
+    load_settings,
+    parse_duration,
+)
 from aggregator.daemon import DaemonOptions, run_daemon
 from aggregator.db import open_database
 from aggregator.errors import AggregatorError, ConfigError, OutputError, StorageError
-from aggregator.feed_state import advice
+from aggregator.feed_state import CONFIRMED_MOVE, advice
 from aggregator.lock import AlreadyRunning
 from aggregator.logs import configure_logging
+from aggregator.probe import Probe
 from aggregator.progress import ProgressReport
 from aggregator.records import FeedView, PublishResult, UpdateResult
+from aggregator.subscriptions import Imported, read_opml, read_venus
 
 EXIT_CODES: dict[type[AggregatorError], int] = {ConfigError: 2, StorageError: 3, OutputError: 4}
 
@@ -109,9 +119,17 @@ def cli(
 
 
 @cli.command()
+@click.option(
+    "--fix",
+    is_flag=True,
+    help="Change in feeds.yaml the urls of feeds whose permanent move the database has "
+    f"confirmed ({CONFIRMED_MOVE} good fetches in a row at the new address), keeping comments.",
+)
+@click.option("--online", is_flag=True, help="Fetch every feed once and say how it answers.")
 @click.pass_obj
-def check(options: Options) -> None:
-    """Validate feeds.yaml; exit 2 naming the file, line and problem."""
+def check(options: Options, fix: bool, online: bool) -> None:
+    """Validate feeds.yaml; exit 2 naming the file, line and problem. Warns about feeds the
+    database knows to have moved or gone."""
     settings = options.settings()
     enabled = sum(1 for feed in settings.feeds if feed.enabled)
     disabled = len(settings.feeds) - enabled
@@ -120,10 +138,154 @@ def check(options: Options) -> None:
         + (f", {disabled} disabled" if disabled else "")
     )
     lines = {feed.url: feed.line for feed in settings.feeds}
-    for view in jobs.stored_feed_states(settings):
+    views = jobs.stored_feed_states(settings)
+    for view in views:
         hint = advice(view, str(settings.path), lines.get(view.url))
         if hint:
             click.echo(f"warning: {hint}", err=True)
+    if fix:
+        _fix_moves(settings, views)
+    if online:
+        _check_online(settings)
+
+
+def _fix_moves(settings: Settings, views: list[FeedView]) -> None:
+    configured = {feed.url for feed in settings.feeds}
+    moves = {
+        view.url: view.moved_to
+        for view in views
+        if view.status == "moved"
+        and view.moved_to
+        and view.moved_confirmations >= CONFIRMED_MOVE
+        and view.url in configured
+    }
+    if not moves:
+        click.echo("nothing to fix: no confirmed moves")
+        return
+    edit = feeds_file.replace_urls(settings.path, moves)
+    click.echo(edit.diff(), nl=False)
+    edit.save()
+    click.echo(f"{settings.path}: changed the url of {len(moves)} moved feeds")
+
+
+def _check_online(settings: Settings) -> None:
+    feeds = [feed for feed in settings.feeds if feed.enabled]
+    for feed, probe in zip(feeds, jobs.probe(settings, [feed.url for feed in feeds]), strict=True):
+        click.echo(f"{settings.path}:{feed.line}: {feed.url}: {_describe(probe)}")
+
+
+def _describe(probe: Probe) -> str:
+    if probe.error:
+        return f"FAILS: {probe.error}"
+    newest = f", newest {probe.newest:%Y-%m-%d}" if probe.newest else ""
+    found = f"{probe.entries} entries{newest}"
+    if probe.feed_url and probe.feed_url != probe.url:
+        how = "moved permanently" if probe.moved_to else "advertised by the page"
+        return f"{how}: the feed is at {probe.feed_url} ({found})"
+    if probe.redirected:
+        return f"ok through a temporary redirect ({found})"
+    return f"ok: {probe.title or 'untitled'} ({found})"
+
+
+@cli.command()
+@click.argument("url")
+@click.option("--name", help="How the source is credited (default: the feed's own title).")
+@click.option("--tag", "tags", multiple=True, help="A tag; repeat for several.")
+@click.option("--language", help="Language code of its entries (default: the feed's own).")
+@click.option("--dry-run", is_flag=True, help="Show the change to feeds.yaml without making it.")
+@click.pass_obj
+def add(
+    options: Options,
+    url: str,
+    name: str | None,
+    tags: tuple[str, ...],
+    language: str | None,
+    dry_run: bool,
+) -> None:
+    """Fetch URL (a feed, or a web page that names its feed), show what it holds, and append it
+    to feeds.yaml keeping the file's comments and layout."""
+    settings = options.settings()
+    try:
+        http_url(url)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="URL") from None
+    (probe,) = jobs.probe(settings, [url])
+    if probe.error or probe.feed_url is None:
+        raise click.ClickException(f"{url}: {probe.error}")
+    click.echo(f"{probe.feed_url}: {_describe(probe)}")
+    entry = {
+        "url": probe.feed_url,
+        "name": name or probe.title,
+        "link": probe.link,
+        "tags": list(tags),
+        "language": language or probe.language,
+    }
+    _apply(feeds_file.add_feeds(settings.path, [entry]), dry_run, f"added {probe.feed_url}")
+
+
+@cli.command()
+@click.argument("url")
+@click.option("--dry-run", is_flag=True, help="Show the change to feeds.yaml without making it.")
+@click.pass_obj
+def remove(options: Options, url: str, dry_run: bool) -> None:
+    """Remove the feed with this URL from feeds.yaml, keeping the file's comments and layout."""
+    settings = options.settings()
+    _apply(feeds_file.remove_feed(settings.path, url), dry_run, f"removed {url}")
+
+
+@cli.command(name="import-opml")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--dry-run", is_flag=True, help="Show the change to feeds.yaml without making it.")
+@click.pass_obj
+def import_opml(options: Options, file: Path, dry_run: bool) -> None:
+    """Add the feeds of an OPML subscription list to feeds.yaml (folders become tags)."""
+    _import(options, file, read_opml, dry_run, binary=True)
+
+
+@cli.command(name="import-venus")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--dry-run", is_flag=True, help="Show the change to feeds.yaml without making it.")
+@click.pass_obj
+def import_venus(options: Options, file: Path, dry_run: bool) -> None:
+    """Add the feeds of a Planet Venus or Planet Planet config.ini to feeds.yaml."""
+    _import(options, file, read_venus, dry_run, binary=False)
+
+
+def _import(
+    options: Options, file: Path, reader: Callable[[Any], Imported], dry_run: bool, binary: bool
+) -> None:
+    settings = options.settings()
+    try:
+        imported = reader(file.read_bytes() if binary else file.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as error:
+        raise click.ClickException(f"{file}: {error}") from None
+    for warning in imported.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    known = {feed.url for feed in settings.feeds}
+    fresh = [feed for feed in imported.feeds if feed["url"] not in known]
+    edit = feeds_file.add_feeds(settings.path, fresh)
+    _apply(edit, dry_run, f"imported {len(fresh)} feeds ({len(imported.feeds) - len(fresh)} "
+           "already listed)")  # fmt: skip
+
+
+def _apply(edit: feeds_file.Edit, dry_run: bool, done: str) -> None:
+    if not edit.changed:
+        click.echo(f"{edit.path}: nothing to change")
+        return
+    click.echo(edit.diff(), nl=False)
+    if dry_run:
+        click.echo("dry run: feeds.yaml was not changed")
+        return
+    edit.save()
+    click.echo(f"{edit.path}: {done}")
+
+
+@cli.command(name="export-opml")
+@click.pass_obj
+def export_opml(options: Options) -> None:
+    """Print every subscription as OPML 2.0, for another planet or a feed reader."""
+    settings = options.settings()
+    click.echo(jobs.export_opml(settings, jobs.open_store(settings)), nl=False)
 
 
 @cli.command(name="update")

@@ -64,7 +64,7 @@ def parse_duration(value: object) -> timedelta:
     return timedelta(seconds=seconds)
 
 
-def _http_url(value: object) -> str:
+def http_url(value: object) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ValueError("must be an http:// or https:// URL")
     url = value.strip()
@@ -110,7 +110,7 @@ def parse_size(value: object) -> int:
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 Size = Annotated[int, BeforeValidator(parse_size)]
-HttpUrl = Annotated[str, BeforeValidator(_http_url)]
+HttpUrl = Annotated[str, BeforeValidator(http_url)]
 Language = Annotated[str, BeforeValidator(_language)]
 
 
@@ -426,7 +426,7 @@ def _raw_feed_urls(data: Any, lines: dict[Location, int]) -> list[tuple[int, str
     found = []
     for index, item in enumerate(feeds if isinstance(feeds, list) else []):
         try:
-            url = _http_url(item.get("url") if isinstance(item, dict) else None)
+            url = http_url(item.get("url") if isinstance(item, dict) else None)
         except ValueError:
             continue
         found.append((index, url, lines.get(("feeds", index))))

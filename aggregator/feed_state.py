@@ -19,6 +19,7 @@ from aggregator.schedule import (
 )
 
 GONE = 410
+CONFIRMED_MOVE = 3
 RATE_LIMITED = frozenset({429, 503})
 
 
@@ -38,10 +39,12 @@ def decide(
     observed = publish_interval(_entry_dates(parsed), now) if parsed is not None else None
     hint = source_hint(result.headers, parsed.update_hint if parsed else None, now)
     not_modified = result.not_modified
+    moved = fetch_url != feed.url
     return FeedChange(
-        status="moved" if fetch_url != feed.url else "ok",
+        status="moved" if moved else "ok",
         fetch_url=fetch_url,
-        moved_to=moved_to if fetch_url != feed.url else None,
+        moved_to=moved_to if moved else None,
+        moved_confirmations=feed.moved_confirmations + 1 if moved else 0,
         etag=feed.etag if not_modified else result.headers.get("etag"),
         last_modified=feed.last_modified if not_modified else result.headers.get("last-modified"),
         body_hash=body_hash or feed.body_hash,
@@ -87,6 +90,7 @@ def _failure(
         status=status,
         fetch_url=fetch_url,
         moved_to=moved_to if fetch_url != feed.url else None,
+        moved_confirmations=0,
         etag=feed.etag,
         last_modified=feed.last_modified,
         body_hash=feed.body_hash,

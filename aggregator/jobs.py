@@ -17,9 +17,10 @@ from aggregator import store
 from aggregator.config import Settings
 from aggregator.db import database_exists, open_database, storage_errors
 from aggregator.lock import run_lock
-from aggregator.publish import SiteView, write_site
-from aggregator.records import FeedView, PublishResult, UpdateResult
-from aggregator.update import Progress, run_update
+from aggregator.probe import Probe, probe_all
+from aggregator.publish import SiteView, render_opml, write_site
+from aggregator.records import EntryView, FeedView, PublishResult, UpdateResult
+from aggregator.update import Progress, fetch_policy, run_update
 
 
 def open_store(settings: Settings) -> sessionmaker[Session]:
@@ -53,7 +54,20 @@ def publish(settings: Settings, sessions: sessionmaker[Session]) -> PublishResul
         store.sync_feeds(session, settings.feeds, datetime.now(UTC))
         feeds = store.feed_views(session)
         entries = store.recent_entries(session, max(planet.items_per_page, planet.feed_items))
-    site = SiteView(
+    return write_site(_site(settings, feeds, entries), settings.output_dir)
+
+
+def export_opml(settings: Settings, sessions: sessionmaker[Session]) -> str:
+    return render_opml(_site(settings, feed_states(settings, sessions), []))
+
+
+def probe(settings: Settings, urls: list[str]) -> list[Probe]:
+    return probe_all(urls, fetch_policy(settings))
+
+
+def _site(settings: Settings, feeds: list[FeedView], entries: list[EntryView]) -> SiteView:
+    planet = settings.planet
+    return SiteView(
         title=planet.title,
         link=planet.link if planet.link.endswith("/") else planet.link + "/",
         description=planet.description,
@@ -65,7 +79,6 @@ def publish(settings: Settings, sessions: sessionmaker[Session]) -> PublishResul
         entries=entries,
         feeds=feeds,
     )
-    return write_site(site, settings.output_dir)
 
 
 def sync_configuration(settings: Settings, sessions: sessionmaker[Session]) -> None:

@@ -74,6 +74,8 @@ class Feed(Base):
     config_hash: Mapped[str | None] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(16), default="new")
     moved_to: Mapped[str | None] = mapped_column(String(2048))
+    # Successful fetches in a row at the moved_to address; `check --fix` trusts a move at 3.
+    moved_confirmations: Mapped[int] = mapped_column(Integer, default=0)
     etag: Mapped[str | None] = mapped_column(Text)
     last_modified: Mapped[str | None] = mapped_column(Text)
     body_hash: Mapped[str | None] = mapped_column(String(64))

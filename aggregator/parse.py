@@ -79,6 +79,11 @@ def _not_a_feed_reason(content: bytes, result: Any, url: str) -> str:
     return "not a feed: no RSS, Atom or RDF elements found"
 
 
+def discover_feeds(content: bytes, url: str) -> list[str]:
+    """The feeds a web page advertises, best first; empty for anything else."""
+    return _advertised_feeds(feedparser.parse(content, sanitize_html=False), url)
+
+
 def _advertised_feeds(result: Any, url: str) -> list[str]:
     """The feeds a web page names in <link rel="alternate">, which feedparser collects."""
     return [

@@ -106,12 +106,18 @@ def render_site(site: SiteView) -> dict[str, bytes]:
         ),
         "atom.xml": environment.get_template("atom.xml").render(**context),
         "rss.xml": environment.get_template("rss.xml").render(**context),
-        "opml.xml": environment.get_template("opml.xml").render(**context),
+        "opml.xml": render_opml(site, environment),
         "feed.json": json_feed(site, items),
     }
     output = {name: (text.rstrip() + "\n").encode("utf-8") for name, text in pages.items()}
     output["style.css"] = files("aggregator").joinpath("templates/static/style.css").read_bytes()
     return output
+
+
+def render_opml(site: SiteView, environment: Environment | None = None) -> str:
+    """The subscription list as OPML 2.0; it needs the feeds only, not the entries."""
+    template = (environment or _environment()).get_template("opml.xml")
+    return template.render(site=site, feeds=site.feeds, version=__version__)
 
 
 def group_by_day(entries: Sequence[EntryView]) -> list[tuple[date, list[EntryView]]]:

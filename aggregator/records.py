@@ -33,6 +33,7 @@ class DueFeed:
     name: str
     status: str
     moved_to: str | None
+    moved_confirmations: int
     etag: str | None
     last_modified: str | None
     body_hash: str | None
@@ -125,6 +126,7 @@ class FeedChange:
     status: str
     fetch_url: str
     moved_to: str | None
+    moved_confirmations: int
     etag: str | None
     last_modified: str | None
     body_hash: str | None
@@ -200,6 +202,7 @@ class FeedView:
     consecutive_errors: int
     failing_since: datetime | None
     moved_to: str | None
+    moved_confirmations: int
     next_due_at: datetime | None
     entry_count: int
 

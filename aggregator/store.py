@@ -50,12 +50,14 @@ def sync_feeds(session: Session, feeds: Iterable[FeedConfig], now: datetime) -> 
         if feed is None and config.url in moved and moved[config.url].url not in configured:
             feed = moved[config.url]
             feed.url, feed.moved_to, feed.status = config.url, None, "ok"
+            feed.moved_confirmations = 0
         if feed is None:
             feed = Feed(
                 url=config.url,
                 fetch_url=config.url,
                 status="new",
                 consecutive_errors=0,
+                moved_confirmations=0,
                 created_at=now,
                 next_due_at=now,
             )
@@ -99,6 +101,7 @@ def due_feeds(session: Session, now: datetime, ignore_schedule: bool = False) ->
             name=_display_name(feed),
             status=feed.status,
             moved_to=feed.moved_to,
+            moved_confirmations=feed.moved_confirmations,
             etag=feed.etag,
             last_modified=feed.last_modified,
             body_hash=feed.body_hash,
@@ -271,6 +274,7 @@ def _feed_view(feed: Feed, entry_count: int) -> FeedView:
         consecutive_errors=feed.consecutive_errors,
         failing_since=feed.failing_since,
         moved_to=feed.moved_to,
+        moved_confirmations=feed.moved_confirmations,
         next_due_at=feed.next_due_at,
         entry_count=entry_count,
     )

@@ -58,19 +58,23 @@ def run_update(
     with storage_errors(), sessions.begin() as session:
         store.sync_feeds(session, settings.feeds, datetime.now(UTC))
         due = store.due_feeds(session, datetime.now(UTC), ignore_schedule)
-    planet = settings.planet
-    policy = FetchPolicy(
-        user_agent=user_agent(planet.link),
-        contact=planet.contact,
-        max_connections=planet.max_connections,
-        per_host=planet.per_host_connections,
-    )
+    policy = fetch_policy(settings)
     configs = {config.url: config for config in settings.feeds}
     work = [(feed, configs[feed.url]) for feed in due]
     if started is not None:
         started(len(work))
     outcomes = asyncio.run(_poll(sessions, work, policy, progress, should_stop))
     return UpdateResult(outcomes=tuple(outcomes), duration=time.monotonic() - clock)
+
+
+def fetch_policy(settings: Settings) -> FetchPolicy:
+    planet = settings.planet
+    return FetchPolicy(
+        user_agent=user_agent(planet.link),
+        contact=planet.contact,
+        max_connections=planet.max_connections,
+        per_host=planet.per_host_connections,
+    )
 
 
 async def _poll(

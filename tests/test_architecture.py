@@ -24,12 +24,18 @@ LAYERS = {
     "aggregator.schedule": 1,
     "aggregator.models": 1,
     "aggregator.feed_state": 2,
+    "aggregator.feeds_file": 2,
+    "aggregator.subscriptions": 1,
+    "aggregator.lock": 1,
     "aggregator.db": 2,
     "aggregator.store": 2,
     "aggregator.publish": 2,
     "aggregator.update": 3,
+    "aggregator.probe": 3,
     "aggregator.jobs": 4,
     "aggregator.daemon": 5,
+    "aggregator.logs": 5,
+    "aggregator.progress": 5,
     "aggregator.cli": 6,
 }
 NETWORK_AND_DATABASE = ("httpx", "sqlalchemy", "alembic")
