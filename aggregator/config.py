@@ -108,7 +108,30 @@ def parse_size(value: object) -> int:
     return size
 
 
+def compile_pattern(text: str) -> re.Pattern[str]:
+    """`/…/` is a regular expression; anything else is plain words, matched whole, any case."""
+    if len(text) >= 2 and text.startswith("/") and text.endswith("/"):
+        try:
+            return re.compile(text[1:-1], re.IGNORECASE)
+        except re.error as error:
+            raise ValueError(f"{text!r} is not a valid regular expression: {error}") from None
+    words = r"\s+".join(re.escape(word) for word in text.split())
+    if not words:
+        raise ValueError("an empty pattern would match everything; remove it")
+    return re.compile(rf"(?<!\w){words}(?!\w)", re.IGNORECASE)
+
+
+def _patterns(value: object) -> tuple[str, ...]:
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list | tuple) or not all(isinstance(item, str) for item in items):
+        raise ValueError("write a pattern or a list of patterns, like [Events, /^Book launch/]")
+    for item in items:
+        compile_pattern(item)
+    return tuple(items)
+
+
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+Patterns = Annotated[tuple[str, ...], BeforeValidator(_patterns)]
 Size = Annotated[int, BeforeValidator(parse_size)]
 HttpUrl = Annotated[str, BeforeValidator(http_url)]
 Language = Annotated[str, BeforeValidator(_language)]
@@ -139,6 +162,16 @@ class PlanetSection(_Section):
     per_host_connections: int = Field(default=2, ge=1, le=16)
 
 
+class RuleSection(_Section):
+    """An include or exclude rule: it matches when any pattern matches its field."""
+
+    title: Patterns = ()
+    text: Patterns = ()
+    category: Patterns = ()
+    author: Patterns = ()
+    link: Patterns = ()
+
+
 class DefaultsSection(_Section):
     interval: Duration = timedelta(hours=1)
     min_interval: Duration = timedelta(minutes=15)
@@ -147,6 +180,8 @@ class DefaultsSection(_Section):
     max_body_size: Size = 10 * 1024 * 1024
     enabled: bool = True
     language: Language | None = None
+    include: RuleSection | None = None
+    exclude: RuleSection | None = None
 
 
 class FeedSection(_Section):
@@ -161,6 +196,9 @@ class FeedSection(_Section):
     timeout: Duration | None = None
     max_body_size: Size | None = None
     enabled: bool | None = None
+    avatar: HttpUrl | None = None
+    include: RuleSection | None = None
+    exclude: RuleSection | None = None
 
 
 class ConfigFile(_Section):
@@ -185,6 +223,9 @@ class FeedConfig:
     max_body_size: int
     enabled: bool
     line: int | None
+    avatar: str | None = None
+    include: tuple[RuleSection, ...] = ()
+    exclude: tuple[RuleSection, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -342,6 +383,8 @@ _SECTIONS: dict[str, type[BaseModel]] = {
     "owner": OwnerSection,
     "defaults": DefaultsSection,
     "feeds": FeedSection,
+    "include": RuleSection,
+    "exclude": RuleSection,
 }
 
 
@@ -390,6 +433,9 @@ def _feed_config(feed: FeedSection, defaults: DefaultsSection, line: int | None)
         max_body_size=feed.max_body_size or defaults.max_body_size,
         enabled=defaults.enabled if feed.enabled is None else feed.enabled,
         line=line,
+        avatar=feed.avatar,
+        include=tuple(rule for rule in (defaults.include, feed.include) if rule is not None),
+        exclude=tuple(rule for rule in (defaults.exclude, feed.exclude) if rule is not None),
     )
 
 

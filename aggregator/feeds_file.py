@@ -21,7 +21,10 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from aggregator.config import load_settings
 from aggregator.errors import ConfigError, ConfigProblem
 
-_FIELD_ORDER = ("url", "name", "link", "tags", "language", "interval", "enabled")
+_FIELD_ORDER = (
+    "url", "name", "link", "avatar", "tags", "language", "interval", "enabled",
+    "include", "exclude",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)

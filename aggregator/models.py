@@ -67,6 +67,7 @@ class Feed(Base):
     fetch_url: Mapped[str] = mapped_column(String(2048))
     name: Mapped[str | None] = mapped_column(Text)
     link: Mapped[str | None] = mapped_column(String(2048))
+    avatar: Mapped[str | None] = mapped_column(String(2048))
     title: Mapped[str | None] = mapped_column(Text)
     site_link: Mapped[str | None] = mapped_column(String(2048))
     tags: Mapped[list[str]] = mapped_column(JSON, default=list)

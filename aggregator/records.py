@@ -192,6 +192,7 @@ class FeedView:
     url: str
     name: str
     link: str | None
+    avatar: str | None
     tags: tuple[str, ...]
     language: str | None
     status: str

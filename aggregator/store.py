@@ -66,6 +66,7 @@ def sync_feeds(session: Session, feeds: Iterable[FeedConfig], now: datetime) -> 
         feed.config_hash = fingerprint
         feed.name = config.name
         feed.link = config.link
+        feed.avatar = config.avatar
         feed.tags = list(config.tags)
         feed.language = config.language
         if not config.enabled:
@@ -80,11 +81,8 @@ def sync_feeds(session: Session, feeds: Iterable[FeedConfig], now: datetime) -> 
 
 def config_hash(config: FeedConfig) -> str:
     """What the maintainer wrote for a feed, so an edit can be told from no edit."""
-    text = json.dumps(
-        [config.url, config.name, config.link, list(config.tags), config.language,
-         str(config.interval), str(config.timeout), config.enabled],
-        ensure_ascii=False,
-    )  # fmt: skip
+    written = {key: value for key, value in asdict(config).items() if key != "line"}
+    text = json.dumps(written, ensure_ascii=False, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -264,6 +262,7 @@ def _feed_view(feed: Feed, entry_count: int) -> FeedView:
         url=feed.url,
         name=_display_name(feed),
         link=feed.link or feed.site_link,
+        avatar=feed.avatar,
         tags=tuple(feed.tags or ()),
         language=feed.language,
         status=feed.status,

@@ -69,8 +69,10 @@ def _outlines(
 def read_venus(text: str) -> Imported:
     """Feed sections of a Planet Venus (or Planet Planet) config.ini.
 
-    Each section named by a URL is a feed; `name` becomes its name. Venus options we have no
-    equivalent for (faces, filters, per-feed templates) are listed as warnings.
+    Each section named by a URL is a feed: `name` becomes its name, a `face` given as a URL its
+    avatar, the `filter` and `exclude` regular expressions its include and exclude rules (on
+    title and text, as Venus matched them). Options with no equivalent (faces given as file
+    names, filter plugins, templates) are listed as warnings.
     """
     parser = configparser.RawConfigParser(strict=False, interpolation=None)
     try:
@@ -82,21 +84,30 @@ def read_venus(text: str) -> Imported:
     for section in parser.sections():
         if urlsplit(section).scheme not in ("http", "https"):
             continue
-        options = dict(parser.items(section))
-        feeds.append(
-            {
-                "url": section,
-                "name": options.pop("name", None),
-                "link": options.pop("link", None),
-                "tags": [],
-                "language": None,
-            }
-        )
+        options = {
+            key: value
+            for key, value in parser.items(section)
+            if parser.defaults().get(key) != value
+        }
+        feed: dict[str, Any] = {
+            "url": section,
+            "name": options.pop("name", None),
+            "link": options.pop("link", None),
+            "tags": [],
+            "language": None,
+        }
+        face = options.pop("face", None)
+        if face and urlsplit(face).scheme in ("http", "https"):
+            feed["avatar"] = face
+        elif face:
+            warnings.append(f"{section}: face {face!r} is a file name; set avatar to its URL")
+        for venus, ours in (("filter", "include"), ("exclude", "exclude")):
+            pattern = options.pop(venus, None)
+            if pattern:
+                feed[ours] = {"title": f"/{pattern}/", "text": f"/{pattern}/"}
+        feeds.append(feed)
         if options:
-            warnings.append(
-                f"{section}: not carried over: {', '.join(sorted(options))} "
-                "(faces and filters have no feeds.yaml equivalent yet)"
-            )
+            warnings.append(f"{section}: not carried over: {', '.join(sorted(options))}")
     return Imported(feeds, warnings)
 
 

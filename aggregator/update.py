@@ -1,9 +1,10 @@
 """One update run: the only place the stages meet.
 
     store.due_feeds ─▶ fetch.fetch_all ─▶ parse.parse_feed ─▶ normalize.normalize_entry
-                    ─▶ dedupe.unique_by_guid ─▶ store.record_success / record_failure
+      ─▶ dedupe.unique_by_guid ─▶ filters.EntryFilter ─▶ feed_state.decide ─▶ store.record_fetch
 
-Feeds are fetched concurrently; each result is parsed and stored as soon as it arrives, in its
+A body identical to the last one parsed skips parse, normalize and filters. Feeds are fetched
+concurrently; each result is parsed and stored as soon as it arrives, in its
 own transaction, so a run killed half-way keeps every feed it finished. A feed's failure is a
 value recorded on that feed; only a database failure stops the run.
 """
@@ -26,6 +27,7 @@ from aggregator.dedupe import unique_by_guid
 from aggregator.errors import ParseError
 from aggregator.feed_state import decide
 from aggregator.fetch import FetchPolicy, fetch_all, user_agent
+from aggregator.filters import EntryFilter
 from aggregator.normalize import NormalizeOptions, normalize_entry, normalize_feed
 from aggregator.parse import parse_feed
 from aggregator.records import (
@@ -166,4 +168,4 @@ def read_entries(
         normalize_entry(entry, feed.fetch_url, result.started_at, options)
         for entry in parsed.entries
     )
-    return parsed, entries
+    return parsed, EntryFilter.for_feed(config).apply(entries)

@@ -25,6 +25,7 @@ LAYERS = {
     "aggregator.models": 1,
     "aggregator.feed_state": 2,
     "aggregator.feeds_file": 2,
+    "aggregator.filters": 2,
     "aggregator.subscriptions": 1,
     "aggregator.lock": 1,
     "aggregator.db": 2,

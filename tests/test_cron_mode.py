@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pty
 import shutil
 import subprocess
 import sys
@@ -152,3 +153,32 @@ def test_a_full_disk_is_exit_4_and_the_old_site_stays(
         assert line in result.stdout, f"{line} changed on the full disk"
     listed = result.stdout.split("exit=4", 1)[1]
     assert ".index.html." not in listed and ".atom.xml." not in listed, "temporary file left"
+
+
+def test_a_terminal_gets_a_progress_bar_and_a_pipe_never_does(
+    planet: Planet, feed_server: FeedServer
+) -> None:
+    planet.write_config([{"url": feed_server.serve_fixture(f"/{n}", "usc.rdf")} for n in range(3)])
+    primary, secondary = pty.openpty()
+    process = subprocess.Popen(
+        _command(planet, "update"), stdin=secondary, stdout=secondary, stderr=secondary,
+        env={**os.environ, "COLUMNS": "100", "TERM": "xterm"},
+    )  # fmt: skip
+    os.close(secondary)
+    output = b""
+    while True:
+        try:
+            chunk = os.read(primary, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        output += chunk
+    assert process.wait(timeout=60) == 0
+    os.close(primary)
+    text = output.decode(errors="replace")
+    assert "feeds" in text and "━" in text, text
+    assert "polled 3 feeds" in text
+    piped = subprocess.run(_command(planet, "-v", "update", "--all"), capture_output=True,
+                           text=True, timeout=60)  # fmt: skip
+    assert "━" not in piped.stdout + piped.stderr

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import lxml.etree as etree
 
+from aggregator.config import load_settings
 from tests.conftest import FeedServer, Planet
 
 COMMENTED = """\
@@ -163,9 +164,13 @@ items_per_page = 30
 [https://www.rs21.org.uk/feed/]
 name = rs21
 face = rs21.png
+filter = (strike|union)
 
 [https://www.counterfire.org/feed]
 name = Counterfire
+face = https://www.counterfire.org/logo.png
+exclude = ^Podcast
+filters = excerpt.py
 """
 
 
@@ -176,10 +181,14 @@ def test_import_venus_converts_feed_sections(planet: Planet, feed_server: FeedSe
     result = planet.run("import-venus", str(config_ini))
     assert result.exit_code == 0, result.output
     assert "imported 2 feeds" in result.stdout
-    assert "https://www.rs21.org.uk/feed/: not carried over: face" in result.stderr
-    text = planet.config.read_text()
-    assert "  - url: https://www.rs21.org.uk/feed/\n    name: rs21\n" in text
-    assert "  - url: https://www.counterfire.org/feed\n    name: Counterfire\n" in text
+    assert "https://www.rs21.org.uk/feed/: face 'rs21.png' is a file name" in result.stderr
+    assert "https://www.counterfire.org/feed: not carried over: filters" in result.stderr
+    settings = load_settings(planet.config)
+    rs21, counterfire = settings.feeds[2:]
+    assert (rs21.url, rs21.name, rs21.avatar) == ("https://www.rs21.org.uk/feed/", "rs21", None)
+    assert rs21.include[0].title == ("/(strike|union)/",)
+    assert counterfire.avatar == "https://www.counterfire.org/logo.png"
+    assert counterfire.exclude[0].text == ("/^Podcast/",)
     _assert_comments_kept(planet.config)
 
 

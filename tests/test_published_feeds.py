@@ -166,3 +166,17 @@ def test_planet_page_groups_entries_by_day_and_credits_sources(published: Planet
     subscriptions = page.findall(".//aside//li")
     assert len(subscriptions) == len(SOURCES)
     assert all(item.get("class") == "feed health-ok" for item in subscriptions)
+
+
+def test_a_configured_avatar_is_shown_beside_the_source(
+    planet: Planet, feed_server: FeedServer
+) -> None:
+    url = feed_server.serve_fixture("/usc", "usc.rdf")
+    avatar = "https://ukrainesolidaritycampaign.org/logo.png"
+    planet.write_config([{"url": url, "name": "USC", "avatar": avatar}])
+    planet.run("update")
+    page = lxml.html.parse(str(planet.output / "index.html")).getroot()
+    images = page.findall(".//img[@class='avatar']")
+    assert len(images) == 1 + 5
+    assert {image.get("src") for image in images} == {avatar}
+    assert all(image.get("loading") == "lazy" and image.get("alt") == "" for image in images)

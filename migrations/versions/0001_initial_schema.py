@@ -26,6 +26,7 @@ def upgrade() -> None:
         sa.Column("fetch_url", sa.String(2048), nullable=False),
         sa.Column("name", sa.Text()),
         sa.Column("link", sa.String(2048)),
+        sa.Column("avatar", sa.String(2048)),
         sa.Column("title", sa.Text()),
         sa.Column("site_link", sa.String(2048)),
         sa.Column("tags", sa.JSON(), nullable=False),
@@ -33,6 +34,7 @@ def upgrade() -> None:
         sa.Column("config_hash", sa.String(64)),
         sa.Column("status", sa.String(16), nullable=False),
         sa.Column("moved_to", sa.String(2048)),
+        sa.Column("moved_confirmations", sa.Integer(), nullable=False),
         sa.Column("etag", sa.Text()),
         sa.Column("last_modified", sa.Text()),
         sa.Column("body_hash", sa.String(64)),
@@ -68,6 +70,7 @@ def upgrade() -> None:
         sa.Column("updated_at", sa.DateTime()),
         sa.Column("first_seen_at", sa.DateTime(), nullable=False),
         sa.Column("content_hash", sa.String(64), nullable=False),
+        sa.Column("pruned_at", sa.DateTime()),
         sa.UniqueConstraint("feed_id", "guid", name="uq_entries_feed_guid"),
     )
     op.create_index("ix_entries_published", "entries", ["published_at"])
