@@ -53,6 +53,11 @@ class Options:
         return load_settings(self.config, self.database, self.output)
 
 
+dry_run_option = click.option(
+    "--dry-run", is_flag=True, help="Show the change to feeds.yaml without making it."
+)
+
+
 class AggregatorGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -192,7 +197,7 @@ def _describe(probe: Probe) -> str:
 @click.option("--name", help="How the source is credited (default: the feed's own title).")
 @click.option("--tag", "tags", multiple=True, help="A tag; repeat for several.")
 @click.option("--language", help="Language code of its entries (default: the feed's own).")
-@click.option("--dry-run", is_flag=True, help="Show the change to feeds.yaml without making it.")
+@dry_run_option
 @click.pass_obj
 def add(
     options: Options,
@@ -225,7 +230,7 @@ def add(
 
 @cli.command()
 @click.argument("url")
-@click.option("--dry-run", is_flag=True, help="Show the change to feeds.yaml without making it.")
+@dry_run_option
 @click.pass_obj
 def remove(options: Options, url: str, dry_run: bool) -> None:
     """Remove the feed with this URL from feeds.yaml, keeping the file's comments and layout."""
@@ -235,7 +240,7 @@ def remove(options: Options, url: str, dry_run: bool) -> None:
 
 @cli.command(name="import-opml")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--dry-run", is_flag=True, help="Show the change to feeds.yaml without making it.")
+@dry_run_option
 @click.pass_obj
 def import_opml(options: Options, file: Path, dry_run: bool) -> None:
     """Add the feeds of an OPML subscription list to feeds.yaml (folders become tags)."""
@@ -244,7 +249,7 @@ def import_opml(options: Options, file: Path, dry_run: bool) -> None:
 
 @cli.command(name="import-venus")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--dry-run", is_flag=True, help="Show the change to feeds.yaml without making it.")
+@dry_run_option
 @click.pass_obj
 def import_venus(options: Options, file: Path, dry_run: bool) -> None:
     """Add the feeds of a Planet Venus or Planet Planet config.ini to feeds.yaml."""
