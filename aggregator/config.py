@@ -180,6 +180,7 @@ class DefaultsSection(_Section):
     max_body_size: Size = 10 * 1024 * 1024
     enabled: bool = True
     language: Language | None = None
+    excerpt_words: int = Field(default=60, ge=5, le=1000)
     include: RuleSection | None = None
     exclude: RuleSection | None = None
 
@@ -196,6 +197,7 @@ class FeedSection(_Section):
     timeout: Duration | None = None
     max_body_size: Size | None = None
     enabled: bool | None = None
+    excerpt_words: int | None = Field(default=None, ge=5, le=1000)
     avatar: HttpUrl | None = None
     include: RuleSection | None = None
     exclude: RuleSection | None = None
@@ -223,6 +225,7 @@ class FeedConfig:
     max_body_size: int
     enabled: bool
     line: int | None
+    excerpt_words: int = 60
     avatar: str | None = None
     include: tuple[RuleSection, ...] = ()
     exclude: tuple[RuleSection, ...] = ()
@@ -433,6 +436,7 @@ def _feed_config(feed: FeedSection, defaults: DefaultsSection, line: int | None)
         max_body_size=feed.max_body_size or defaults.max_body_size,
         enabled=defaults.enabled if feed.enabled is None else feed.enabled,
         line=line,
+        excerpt_words=feed.excerpt_words or defaults.excerpt_words,
         avatar=feed.avatar,
         include=tuple(rule for rule in (defaults.include, feed.include) if rule is not None),
         exclude=tuple(rule for rule in (defaults.exclude, feed.exclude) if rule is not None),

@@ -56,6 +56,13 @@ _BLOCK_START = re.compile(
     re.IGNORECASE,
 )
 _WHITESPACE = re.compile(r"\s+")
+_NOT_TEXT = frozenset({"script", "style", "figcaption", "noscript", "template"})
+_TRUNCATION = re.compile(r"\s*(?:\[\s*(?:\u2026|\.{3})\s*\]|\.{3}|\u2026)\s*$")
+_BOILERPLATE = (
+    re.compile(r"\s*(?:\bRead More\b[\s\u00bb\u203a\u2192.]*)+$", re.IGNORECASE),
+    re.compile(r"\s*\bContinue reading\b[^.!?]{0,160}$", re.IGNORECASE),
+    re.compile(r"\s*\bThe post\b.{1,300}?\bappeared first on\b.{1,200}$", re.IGNORECASE),
+)
 
 
 @dataclass(frozen=True)
@@ -70,7 +77,7 @@ def normalize_entry(
     link = absolute_url(entry.link, entry.base or feed_url) if entry.link else None
     base = entry.base or link or feed_url
     content = sanitize_html(entry.content or entry.summary or "", base)
-    text = plain_text(entry.summary or content)
+    text, cut = strip_boilerplate(plain_text(entry.summary or content))
     title, derived = _title(entry, text)
     published = _not_after(entry.published or entry.updated or fetched_at, fetched_at)
     updated = _not_after(entry.updated, fetched_at) if entry.updated else None
@@ -78,7 +85,7 @@ def normalize_entry(
         "link": link,
         "title": title,
         "author": collapse(entry.author) if entry.author else None,
-        "summary": excerpt(text, options.excerpt_words),
+        "summary": excerpt(text, options.excerpt_words, cut),
         "content": content,
         "categories": tuple(dict.fromkeys(collapse(term) for term in entry.categories)),
     }
@@ -153,19 +160,34 @@ def absolute_url(value: str, base: str) -> str | None:
 
 
 def plain_text(markup: str) -> str:
-    """Visible text only: tags, script and style bodies and image alt text are dropped."""
+    """The text a reader reads: tags, scripts, styles, image alt text and captions dropped."""
     spaced = _BLOCK_START.sub(r" <\1\2", markup)
-    return collapse(html.unescape(nh3.clean(spaced, tags=set())))
+    return collapse(html.unescape(nh3.clean(spaced, tags=set(), clean_content_tags=set(_NOT_TEXT))))
+
+
+def strip_boilerplate(text: str) -> tuple[str, bool]:
+    """Remove what publishing software appends to excerpts ("Read More", "Continue reading",
+    "The post … appeared first on …", "[…]"); say whether the source marked a cut."""
+    cut = False
+    while True:
+        before = text
+        text, markers = _TRUNCATION.subn("", text)
+        cut = cut or bool(markers)
+        for pattern in _BOILERPLATE:
+            text = pattern.sub("", text)
+        if text == before:
+            return text.strip(), cut
 
 
 def collapse(text: str) -> str:
     return unicodedata.normalize("NFC", _WHITESPACE.sub(" ", text)).strip()
 
 
-def excerpt(text: str, words: int) -> str:
+def excerpt(text: str, words: int, cut: bool = False) -> str:
+    """About `words` words, cut on a word boundary; "…" marks a cut, ours or the source's."""
     parts = text.split()
     if len(parts) <= words:
-        return text
+        return text + "…" if cut and text and not text.endswith("…") else text
     return " ".join(parts[:words]).rstrip(",;:.-\u2013\u2014").rstrip() + "…"
 
 

@@ -163,7 +163,7 @@ def read_entries(
     parsed = normalize_feed(parse_feed(content, url, result.headers), url)
     if parsed.warning:
         log.info("%s: %s", feed.url, parsed.warning)
-    options = NormalizeOptions(language=config.language)
+    options = NormalizeOptions(excerpt_words=config.excerpt_words, language=config.language)
     entries = unique_by_guid(
         normalize_entry(entry, feed.fetch_url, result.started_at, options)
         for entry in parsed.entries

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from aggregator.dedupe import unique_by_guid
-from aggregator.normalize import NormalizeOptions, normalize_entry
+from aggregator.normalize import NormalizeOptions, excerpt, normalize_entry
 from aggregator.parse import parse_feed
 from aggregator.records import CleanEntry, ParsedEntry
 
@@ -183,3 +183,55 @@ def test_any_date_and_title_give_a_utc_date_not_after_the_fetch_and_a_title(
     assert entry.published.tzinfo is not None and entry.published <= FETCHED
     assert entry.title.strip()
     assert entry.title == " ".join(entry.title.split())
+
+
+def test_read_more_boilerplate_is_gone_even_when_doubled() -> None:
+    entries = _clean("ist.rss.xml", "http://internationalsocialists.org/wordpress/feed/")
+    assert all("read more" not in entry.summary.lower() for entry in entries)
+    threat = _by_title(entries, "International solidarity against the threat of war")
+    assert threat.summary.endswith("if this becomes a military confrontation.")
+    cut = next(entry for entry in entries if entry.title_derived)
+    assert cut.summary.endswith("learn of the arrest during a…")
+
+
+def test_truncation_markers_become_one_ellipsis() -> None:
+    for fixture, url in [
+        ("usc.rdf", "http://ukrainesolidaritycampaign.org/feed/rdf/"),
+        ("marxist.rss.xml", "https://socialistrevolution.org/feed/"),
+    ]:
+        for entry in _clean(fixture, url):
+            assert "[…]" not in entry.summary and "[...]" not in entry.summary
+            assert not entry.summary.endswith(" …")
+
+
+def test_wordpress_footer_and_captions_stay_out_of_excerpts() -> None:
+    acr = _clean("anticapitalist.rss.xml", "https://anticapitalistresistance.org/feed/")
+    assert all("appeared first on" not in entry.summary for entry in acr)
+    libcom = _clean("libcom.atom.xml", "https://libcom.org/rss.xml")
+    for entry in libcom:
+        assert "<figcaption" not in entry.summary
+    truckers = _by_title(libcom, "Strike and self-organisation")
+    assert "figcaption" in truckers.content or "<figure" in truckers.content
+
+
+def test_excerpt_length_is_configurable() -> None:
+    options = NormalizeOptions(excerpt_words=5)
+    entry = normalize_entry(
+        _parsed(summary="<p>one two three four five six seven</p>"), "u", FETCHED, options
+    )
+    assert entry.summary == "one two three four five…"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.text(alphabet=st.characters(blacklist_categories=("Cs",)), min_size=1,
+                        max_size=12), min_size=1, max_size=120),
+       st.integers(min_value=5, max_value=80))  # fmt: skip
+def test_an_excerpt_is_a_prefix_of_the_words_and_never_longer_than_asked(
+    words: list[str], limit: int
+) -> None:
+    text = " ".join(" ".join(words).split())
+    result = excerpt(text, limit)
+    kept = result.removesuffix("…").split()
+    assert len(kept) <= limit
+    assert text.split()[: len(kept) - 1] == kept[:-1] if kept else True
+    assert result.endswith("…") == (len(text.split()) > limit)
