@@ -1,10 +1,43 @@
-"""Rules that decide when two entries are the same story."""
+"""Rules that decide when two entries are the same story.
+
+Two keys are computed for every entry. `link_key` is its link made canonical (host in lower
+case, default port, fragment and tracking parameters dropped) and stripped of the scheme and a
+leading "www.", so the http and https, www and bare, utm-tagged and clean forms of one page
+compare equal. `fingerprint` is a bottom-k sketch of the word 4-grams of its title and text: the
+64 smallest hashes. Comparing two sketches estimates how much of their text two entries share
+(Jaccard similarity) without keeping or reading the texts.
+
+Within a feed, an entry whose id is new but whose link is known is the same entry (some feeds
+change ids on every fetch). Across feeds, entries published within a few days of each other are
+the same story when their links are the same page or their texts are nearly the same: a
+statement republished word for word, with or without an editor's note. A shared headline word
+or boilerplate paragraph is not enough, because the rest of the text then differs.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import hashlib
+import re
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from aggregator.records import CleanEntry
+
+SKETCH_SIZE = 64
+SHINGLE_WORDS = 4
+SAME_TEXT = 0.5
+MIN_SHINGLES = 12
+WINDOW = timedelta(days=7)
+TRACKING = re.compile(
+    r"^(utm_\w+|fbclid|gclid|dclid|gbraid|wbraid|msclkid|mc_cid|mc_eid|_ga|_gl|igshid|"
+    r"yclid|twclid|ref_src|ref_url|share|cmpid|oly_\w+|vero_\w+|mkt_tok)$",
+    re.IGNORECASE,
+)
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_WORD = re.compile(r"\w+")
 
 
 def unique_by_guid(entries: Iterable[CleanEntry]) -> list[CleanEntry]:
@@ -17,3 +50,118 @@ def unique_by_guid(entries: Iterable[CleanEntry]) -> list[CleanEntry]:
     for entry in entries:
         seen.setdefault(entry.guid, entry)
     return list(seen.values())
+
+
+def with_keys(entries: Iterable[CleanEntry]) -> list[CleanEntry]:
+    return [
+        replace(
+            entry,
+            link_key=link_key(entry.link) if entry.link else None,
+            fingerprint=" ".join(f"{value:016x}" for value in sketch(entry)),
+        )
+        for entry in entries
+    ]
+
+
+def canonical_url(url: str) -> str:
+    """The same page's address written one way: what outputs and comparisons use."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        return url.strip()
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").lower().rstrip(".")
+    netloc = host if port in (None, _DEFAULT_PORTS.get(scheme)) else f"{host}:{port}"
+    if parts.username:
+        netloc = f"{parts.username}@{netloc}"
+    query = urlencode(
+        [(key, value) for key, value in parse_qsl(parts.query, keep_blank_values=True)
+         if not TRACKING.match(key)]
+    )  # fmt: skip
+    return urlunsplit((scheme, netloc, parts.path or "/", query, "")).strip()
+
+
+def link_key(url: str) -> str:
+    """The canonical URL without scheme and `www.`: http/https and www/bare are one page."""
+    canonical = canonical_url(url)
+    without_scheme = canonical.split("://", 1)[-1]
+    return without_scheme.removeprefix("www.")
+
+
+def sketch(entry: CleanEntry) -> list[int]:
+    words = _words(f"{entry.title} {entry.text or entry.summary}")
+    shingles = {
+        " ".join(words[index : index + SHINGLE_WORDS])
+        for index in range(max(1, len(words) - SHINGLE_WORDS + 1))
+    }
+    hashes = {
+        int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big")
+        for text in shingles
+        if text
+    }
+    return sorted(hashes)[:SKETCH_SIZE] if len(hashes) >= MIN_SHINGLES else []
+
+
+def similarity(first: Sequence[int], second: Sequence[int]) -> float:
+    """Estimated Jaccard similarity of two bottom-k sketches (0 when either is too short)."""
+    if not first or not second:
+        return 0.0
+    union = sorted(set(first) | set(second))[:SKETCH_SIZE]
+    both = set(first) & set(second)
+    return sum(1 for value in union if value in both) / len(union)
+
+
+def parse_fingerprint(text: str | None) -> list[int]:
+    return [int(part, 16) for part in text.split()] if text else []
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A stored entry of another feed that a new entry may repeat."""
+
+    id: int
+    feed_id: int
+    link_key: str | None
+    fingerprint: list[int]
+    published: datetime
+
+
+def same_story(entry: CleanEntry, candidate: Candidate) -> bool:
+    if abs(entry.published - candidate.published) > WINDOW:
+        return False
+    if entry.link_key and entry.link_key == candidate.link_key:
+        return True
+    return similarity(parse_fingerprint(entry.fingerprint), candidate.fingerprint) >= SAME_TEXT
+
+
+def _words(text: str) -> list[str]:
+    folded = unicodedata.normalize("NFKC", text).casefold()
+    return _WORD.findall(folded)
+
+
+@dataclass(frozen=True)
+class Merge:
+    """`duplicate` (and whatever pointed at it) now points at `original`."""
+
+    duplicate: int
+    original: int
+
+
+def merges(new: Sequence[tuple[int, CleanEntry]], candidates: Sequence[Candidate]) -> list[Merge]:
+    """For each new entry that repeats stories of other feeds, point all of them at the one
+    published first (the original publisher); a stored entry wins a tie."""
+    found: list[Merge] = []
+    for entry_id, entry in new:
+        matches = [other for other in candidates if same_story(entry, other)]
+        if not matches:
+            continue
+        members = [(other.published, 0, other.id) for other in matches]
+        members.append((entry.published, 1, entry_id))
+        original = min(members)[2]
+        found.extend(
+            Merge(duplicate=member, original=original)
+            for _moment, _order, member in members
+            if member != original
+        )
+    return found

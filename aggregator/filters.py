@@ -11,7 +11,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from aggregator.config import FeedConfig, RuleSection, compile_pattern
-from aggregator.normalize import plain_text
 from aggregator.records import CleanEntry
 
 FIELDS = ("title", "text", "category", "author", "link")
@@ -67,7 +66,7 @@ def _values(entry: CleanEntry, field: str) -> Iterable[str]:
     if field == "title":
         return (entry.title,)
     if field == "text":
-        return (entry.summary, plain_text(entry.content))
+        return (entry.summary, entry.text)
     if field == "category":
         return entry.categories
     if field == "author":

@@ -119,6 +119,13 @@ class Entry(Base):
     # Set when `prune` emptied the entry: the row stays as a tombstone so that the source's
     # copy of it is recognised and never published again as new.
     pruned_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # See dedupe.py: the canonical link without scheme and www, and a sketch of the text.
+    link_key: Mapped[str | None] = mapped_column(String(2048), index=True)
+    fingerprint: Mapped[str] = mapped_column(Text, default="")
+    # The entry of another feed that represents the same story (the earliest published).
+    duplicate_of: Mapped[int | None] = mapped_column(
+        ForeignKey("entries.id", ondelete="SET NULL"), index=True
+    )
 
     feed: Mapped[Feed] = relationship(back_populates="entries")
 

@@ -21,6 +21,7 @@ import nh3
 from aggregator.records import CleanEntry, ParsedEntry, ParsedFeed
 
 GUID_MAX_LENGTH = 512
+LINK_MAX_LENGTH = 2048
 DERIVED_TITLE_WORDS = 10
 SAFE_SCHEMES = frozenset({"http", "https", "mailto"})
 LINK_REL = "noopener noreferrer nofollow"
@@ -75,9 +76,12 @@ def normalize_entry(
     entry: ParsedEntry, feed_url: str, fetched_at: datetime, options: NormalizeOptions
 ) -> CleanEntry:
     link = absolute_url(entry.link, entry.base or feed_url) if entry.link else None
+    if link is not None and len(link) > LINK_MAX_LENGTH:
+        link = None
     base = entry.base or link or feed_url
     content = sanitize_html(entry.content or entry.summary or "", base)
-    text, cut = strip_boilerplate(plain_text(entry.summary or content))
+    full_text = plain_text(content)
+    text, cut = strip_boilerplate(plain_text(entry.summary) if entry.summary else full_text)
     title, derived = _title(entry, text)
     published = _not_after(entry.published or entry.updated or fetched_at, fetched_at)
     updated = _not_after(entry.updated, fetched_at) if entry.updated else None
@@ -96,6 +100,7 @@ def normalize_entry(
         published=published,
         updated=updated,
         content_hash=content_hash(clean),
+        text=full_text,
         **clean,  # type: ignore[arg-type]
     )
 

@@ -116,6 +116,9 @@ class CleanEntry:
     published: datetime
     updated: datetime | None
     content_hash: str
+    link_key: str | None = None
+    fingerprint: str = ""
+    text: str = field(default="", compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -225,6 +228,16 @@ class EntryView:
     updated: datetime | None
     first_seen: datetime
     feed: FeedView
+    also: tuple[AlsoPublished, ...] = ()
+
+
+@dataclass(frozen=True)
+class AlsoPublished:
+    """Another source that published the same story."""
+
+    name: str
+    site: str | None
+    link: str | None
 
 
 @dataclass(frozen=True)

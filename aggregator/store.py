@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,8 +18,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from aggregator.config import FeedConfig
+from aggregator.dedupe import WINDOW, Candidate, merges, parse_fingerprint
 from aggregator.models import Entry, Feed, FetchAttempt
 from aggregator.records import (
+    AlsoPublished,
     CleanEntry,
     DueFeed,
     EntryView,
@@ -173,6 +175,7 @@ def _upsert_entries(
             )
         )
         known.update({guid: (entry_id, digest) for guid, entry_id, digest in rows})
+    known.update(_known_by_link(session, feed_id, [e for e in entries if e.guid not in known]))
     new_rows = [_entry_row(feed_id, entry, seen_at) for entry in entries if entry.guid not in known]
     changed_rows = [
         {"id": known[entry.guid][0], **_changed_fields(entry)}
@@ -181,9 +184,64 @@ def _upsert_entries(
     ]
     if new_rows:
         session.execute(_insert_ignoring_duplicates(session), new_rows)
+        _merge_cross_feed(session, feed_id, [e for e in entries if e.guid not in known])
     if changed_rows:
         session.execute(update(Entry), changed_rows)
     return StoredCounts(len(new_rows), len(changed_rows))
+
+
+def _known_by_link(
+    session: Session, feed_id: int, entries: Sequence[CleanEntry]
+) -> dict[str, tuple[int, str]]:
+    """New ids whose link this feed already has: feeds that change ids on every fetch."""
+    by_key = {entry.link_key: entry.guid for entry in entries if entry.link_key is not None}
+    if not by_key:
+        return {}
+    rows = session.execute(
+        select(Entry.link_key, Entry.id, Entry.content_hash).where(
+            Entry.feed_id == feed_id, Entry.link_key.in_(list(by_key)[:_IN_CHUNK])
+        )
+    )
+    return {by_key[key]: (entry_id, digest) for key, entry_id, digest in rows if key}
+
+
+def _merge_cross_feed(session: Session, feed_id: int, entries: Sequence[CleanEntry]) -> None:
+    """Point each newly stored entry that repeats another feed's story at its representative.
+
+    Two queries whatever the batch size: the new rows' ids, and the candidates of other feeds
+    published within the window of any new entry.
+    """
+    rows = session.execute(
+        select(Entry.guid, Entry.id).where(
+            Entry.feed_id == feed_id, Entry.guid.in_([e.guid for e in entries][:_IN_CHUNK])
+        )
+    )
+    ids = {guid: entry_id for guid, entry_id in rows}  # noqa: C416 (a Result has .keys())
+    ranges = [
+        Entry.published_at.between(entry.published - WINDOW, entry.published + WINDOW)
+        for entry in entries[:_IN_CHUNK]
+    ]
+    found = session.execute(
+        select(Entry.id, Entry.feed_id, Entry.link_key, Entry.fingerprint, Entry.published_at)
+        .where(
+            Entry.feed_id != feed_id,
+            Entry.duplicate_of.is_(None),
+            Entry.pruned_at.is_(None),
+            or_(*ranges),
+        )
+        .order_by(Entry.published_at, Entry.id)
+    )
+    candidates = [
+        Candidate(row.id, row.feed_id, row.link_key, parse_fingerprint(row.fingerprint),
+                  row.published_at)
+        for row in found
+    ]  # fmt: skip
+    for merge in merges([(ids[e.guid], e) for e in entries if e.guid in ids], candidates):
+        session.execute(
+            update(Entry)
+            .where(or_(Entry.id == merge.duplicate, Entry.duplicate_of == merge.duplicate))
+            .values(duplicate_of=merge.original)
+        )
 
 
 def _insert_ignoring_duplicates(session: Session) -> Any:
@@ -200,6 +258,8 @@ def _changed_fields(entry: CleanEntry) -> dict[str, Any]:
     """What a real update at the source may change; published and first-seen stay put so an
     edited story does not come back to the top as new."""
     return {
+        "link_key": entry.link_key,
+        "fingerprint": entry.fingerprint,
         "link": entry.link,
         "title": entry.title,
         "title_derived": entry.title_derived,
@@ -245,11 +305,26 @@ def recent_entries(session: Session, limit: int) -> list[EntryView]:
     query = (
         select(Entry)
         .join(Feed)
-        .where(Feed.status != "removed", Entry.pruned_at.is_(None))
+        .where(Feed.status != "removed", Entry.pruned_at.is_(None), Entry.duplicate_of.is_(None))
         .order_by(Entry.published_at.desc(), Entry.id.desc())
         .limit(limit)
     )
-    return [_entry_view(entry, feeds[entry.feed_id]) for entry in session.scalars(query)]
+    shown = list(session.scalars(query))
+    also: dict[int, list[AlsoPublished]] = {}
+    if shown:
+        copies = session.execute(
+            select(Entry.duplicate_of, Entry.link, Entry.feed_id)
+            .where(Entry.duplicate_of.in_([entry.id for entry in shown]))
+            .order_by(Entry.published_at, Entry.id)
+        )
+        for original, link, copy_feed in copies:
+            if original is not None and copy_feed in feeds:
+                view = feeds[copy_feed]
+                also.setdefault(original, []).append(AlsoPublished(view.name, view.link, link))
+    return [
+        replace(_entry_view(entry, feeds[entry.feed_id]), also=tuple(also.get(entry.id, ())))
+        for entry in shown
+    ]
 
 
 def _display_name(feed: Feed) -> str:

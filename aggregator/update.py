@@ -1,7 +1,8 @@
 """One update run: the only place the stages meet.
 
     store.due_feeds ─▶ fetch.fetch_all ─▶ parse.parse_feed ─▶ normalize.normalize_entry
-      ─▶ dedupe.unique_by_guid ─▶ filters.EntryFilter ─▶ feed_state.decide ─▶ store.record_fetch
+      ─▶ dedupe.unique_by_guid ─▶ filters.EntryFilter ─▶ dedupe.with_keys ─▶ feed_state.decide
+      ─▶ store.record_fetch (which also links a story to the same one from another feed)
 
 A body identical to the last one parsed skips parse, normalize and filters. Feeds are fetched
 concurrently; each result is parsed and stored as soon as it arrives, in its
@@ -23,7 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from aggregator import store
 from aggregator.config import FeedConfig, Settings
 from aggregator.db import storage_errors
-from aggregator.dedupe import unique_by_guid
+from aggregator.dedupe import unique_by_guid, with_keys
 from aggregator.errors import ParseError
 from aggregator.feed_state import decide
 from aggregator.fetch import FetchPolicy, fetch_all, user_agent
@@ -168,4 +169,4 @@ def read_entries(
         normalize_entry(entry, feed.fetch_url, result.started_at, options)
         for entry in parsed.entries
     )
-    return parsed, EntryFilter.for_feed(config).apply(entries)
+    return parsed, with_keys(EntryFilter.for_feed(config).apply(entries))

@@ -71,9 +71,14 @@ def upgrade() -> None:
         sa.Column("first_seen_at", sa.DateTime(), nullable=False),
         sa.Column("content_hash", sa.String(64), nullable=False),
         sa.Column("pruned_at", sa.DateTime()),
+        sa.Column("link_key", sa.String(2048)),
+        sa.Column("fingerprint", sa.Text(), nullable=False),
+        sa.Column("duplicate_of", sa.Integer(), sa.ForeignKey("entries.id", ondelete="SET NULL")),
         sa.UniqueConstraint("feed_id", "guid", name="uq_entries_feed_guid"),
     )
     op.create_index("ix_entries_published", "entries", ["published_at"])
+    op.create_index("ix_entries_link_key", "entries", ["link_key"])
+    op.create_index("ix_entries_duplicate_of", "entries", ["duplicate_of"])
 
     op.create_table(
         "fetch_attempts",
