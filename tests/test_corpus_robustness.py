@@ -25,6 +25,7 @@ import pytest
 import yaml
 from conftest import FeedServer, Planet, shared_corpus
 from lxml import etree
+from sqlalchemy import create_engine, text
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 SAFE_SCHEMES = {"http", "https", "mailto"}
@@ -299,8 +300,20 @@ def check_opml(data: bytes) -> list[str]:
     return problems
 
 
+def _stories(planet: Planet) -> int:
+    """Stored entries that represent a story: copies of another feed's story are not published
+    on their own (many corpus feeds share links such as http://example.com/)."""
+    engine = create_engine(planet.database_url)
+    with engine.connect() as connection:
+        count = connection.execute(
+            text("SELECT count(*) FROM entries WHERE duplicate_of IS NULL")
+        ).scalar()
+    engine.dispose()
+    return int(count or 0)
+
+
 def site_problems(output: Path, stored: int) -> list[str]:
-    """Every published file parses, carries every stored entry, and runs nothing."""
+    """Every published file parses, carries every stored story, and runs nothing."""
     atom_count, atom_problems = check_atom((output / "atom.xml").read_bytes())
     rss_count, rss_problems = check_rss((output / "rss.xml").read_bytes())
     json_count, json_problems = check_json_feed((output / "feed.json").read_bytes())
@@ -356,7 +369,7 @@ def test_whole_pipeline_over_corpus(
     failing = sum(state["status"] == "failing" for state in states)
     print(f"{group}: {len(cases)} feeds, {stored} entries stored, {failing} feeds failing")
     problems = check_feed_states(states, cases_by_url)
-    problems += site_problems(planet.output, stored)
+    problems += site_problems(planet.output, _stories(planet))
     assert not problems, f"{len(problems)} problems:\n" + "\n".join(problems[:60])
     assert stored >= MINIMUM_ENTRIES[group], f"only {stored} entries stored"
 
