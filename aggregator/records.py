@@ -157,8 +157,6 @@ class FeedOutcome:
     new_entries: int = 0
     updated_entries: int = 0
     error: str | None = None
-    status: str = "ok"
-    moved_to: str | None = None
 
 
 @dataclass(frozen=True)

@@ -152,8 +152,6 @@ def process_result(
         new_entries=counts.new,
         updated_entries=counts.updated,
         error=change.last_error,
-        status=change.status,
-        moved_to=change.moved_to,
     )
 
 
