@@ -450,7 +450,7 @@ def _when(moment: datetime | None) -> str:
     "--older-than",
     metavar="DURATION",
     help="Prune entries published and fetch records made before this long ago "
-    "(default: planet.retention, 180d).",
+    "(default: planet.retention, 180d; nothing when it is forever).",
 )
 @click.pass_obj
 def prune_command(options: Options, older_than: str | None) -> None:

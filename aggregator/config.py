@@ -64,6 +64,13 @@ def parse_duration(value: object) -> timedelta:
     return timedelta(seconds=seconds)
 
 
+def _retention(value: object) -> timedelta | None:
+    """A duration, or `forever` for a planet that keeps every entry it has seen."""
+    if isinstance(value, str) and value.strip().lower() == "forever":
+        return None
+    return parse_duration(value)
+
+
 def http_url(value: object) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ValueError("must be an http:// or https:// URL")
@@ -135,6 +142,32 @@ Patterns = Annotated[tuple[str, ...], BeforeValidator(_patterns)]
 Size = Annotated[int, BeforeValidator(parse_size)]
 HttpUrl = Annotated[str, BeforeValidator(http_url)]
 Language = Annotated[str, BeforeValidator(_language)]
+Retention = Annotated[timedelta | None, BeforeValidator(_retention)]
+_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+_HOST = re.compile(rf"(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})*")
+
+
+def _hosts(value: object) -> tuple[str, ...]:
+    if not isinstance(value, list | tuple) or not all(isinstance(item, str) for item in value):
+        raise ValueError("write a list of host names, like [www.youtube.com, player.vimeo.com]")
+    hosts = tuple(item.strip().lower() for item in value)
+    for host in hosts:
+        if not _HOST.fullmatch(host):
+            raise ValueError(f"{host!r} is not a host name; write it without scheme or path")
+    return hosts
+
+
+Hosts = Annotated[tuple[str, ...], BeforeValidator(_hosts)]
+
+# Video players that sources embed; their iframes are kept, sandboxed, and every other iframe
+# is removed.
+VIDEO_HOSTS = (
+    "www.youtube.com",
+    "www.youtube-nocookie.com",
+    "player.vimeo.com",
+    "www.dailymotion.com",
+    "archive.org",
+)
 
 
 class _Section(BaseModel):
@@ -157,7 +190,8 @@ class PlanetSection(_Section):
     items_per_page: int = Field(default=30, ge=1, le=1000)
     feed_items: int = Field(default=50, ge=1, le=10000)
     contact: str | None = None
-    retention: Duration = timedelta(days=180)
+    retention: Retention = timedelta(days=180)
+    iframe_hosts: Hosts = VIDEO_HOSTS
     max_connections: int = Field(default=32, ge=1, le=1000)
     per_host_connections: int = Field(default=2, ge=1, le=16)
 
@@ -181,6 +215,8 @@ class DefaultsSection(_Section):
     enabled: bool = True
     language: Language | None = None
     excerpt_words: int = Field(default=60, ge=5, le=1000)
+    max_age: Duration | None = None
+    new_feed_items: int = Field(default=10, ge=0, le=10000)
     include: RuleSection | None = None
     exclude: RuleSection | None = None
 
@@ -198,6 +234,8 @@ class FeedSection(_Section):
     max_body_size: Size | None = None
     enabled: bool | None = None
     excerpt_words: int | None = Field(default=None, ge=5, le=1000)
+    max_age: Duration | None = None
+    new_feed_items: int | None = Field(default=None, ge=0, le=10000)
     avatar: HttpUrl | None = None
     include: RuleSection | None = None
     exclude: RuleSection | None = None
@@ -229,6 +267,10 @@ class FeedConfig:
     avatar: str | None = None
     include: tuple[RuleSection, ...] = ()
     exclude: tuple[RuleSection, ...] = ()
+    max_age: timedelta | None = None
+    new_feed_items: int = 10
+    retention: timedelta | None = timedelta(days=180)
+    iframe_hosts: tuple[str, ...] = VIDEO_HOSTS
 
 
 @dataclass(frozen=True)
@@ -260,7 +302,7 @@ def load_settings(
     if problems:
         raise ConfigError(sorted(problems, key=lambda problem: problem.line or 0))
     feeds = tuple(
-        _feed_config(feed, parsed.defaults, lines.get(("feeds", i)))
+        _feed_config(feed, parsed.planet, parsed.defaults, lines.get(("feeds", i)))
         for i, feed in enumerate(parsed.feeds)
     )
     bounds = _bound_problems(path, feeds)
@@ -422,7 +464,9 @@ def _unknown_key_message(location: Location) -> str:
     return f"unknown key '{key}'; {hint}"
 
 
-def _feed_config(feed: FeedSection, defaults: DefaultsSection, line: int | None) -> FeedConfig:
+def _feed_config(
+    feed: FeedSection, planet: PlanetSection, defaults: DefaultsSection, line: int | None
+) -> FeedConfig:
     return FeedConfig(
         url=feed.url,
         name=feed.name,
@@ -438,6 +482,12 @@ def _feed_config(feed: FeedSection, defaults: DefaultsSection, line: int | None)
         line=line,
         excerpt_words=feed.excerpt_words or defaults.excerpt_words,
         avatar=feed.avatar,
+        max_age=feed.max_age or defaults.max_age,
+        new_feed_items=(
+            defaults.new_feed_items if feed.new_feed_items is None else feed.new_feed_items
+        ),
+        retention=planet.retention,
+        iframe_hosts=planet.iframe_hosts,
         include=tuple(rule for rule in (defaults.include, feed.include) if rule is not None),
         exclude=tuple(rule for rule in (defaults.exclude, feed.exclude) if rule is not None),
     )

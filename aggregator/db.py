@@ -67,7 +67,7 @@ def _sqlite_pragmas(connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def _alembic_config() -> Config:
+def alembic_config() -> Config:
     config = Config()
     config.set_main_option("script_location", str(migrations_dir()))
     return config
@@ -75,7 +75,7 @@ def _alembic_config() -> Config:
 
 def upgrade(engine: Engine) -> list[str]:
     """Apply pending migrations; return the revisions applied (empty when already current)."""
-    config = _alembic_config()
+    config = alembic_config()
     head = ScriptDirectory.from_config(config).get_current_head()
     try:
         with engine.begin() as connection:

@@ -53,7 +53,13 @@ def publish(settings: Settings, sessions: sessionmaker[Session]) -> PublishResul
     with storage_errors(), sessions.begin() as session:
         store.sync_feeds(session, settings.feeds, datetime.now(UTC))
         feeds = store.feed_views(session)
-        entries = store.recent_entries(session, max(planet.items_per_page, planet.feed_items))
+        entries = store.front_entries(
+            session,
+            {feed.id: feed for feed in feeds},
+            max(planet.items_per_page, planet.feed_items),
+            datetime.now(UTC),
+            max_age={feed.url: feed.max_age for feed in settings.feeds if feed.max_age},
+        )
     return write_site(_site(settings, feeds, entries), settings.output_dir)
 
 
@@ -101,10 +107,15 @@ def stored_feed_states(settings: Settings) -> list[FeedView]:
 
 
 def prune(
-    settings: Settings, sessions: sessionmaker[Session], older_than: timedelta
+    settings: Settings, sessions: sessionmaker[Session], older_than: timedelta | None
 ) -> store.PruneCounts:
-    """Drop old entries' content and old fetch history, never what the site still shows."""
+    """Drop old entries' content and old fetch history, never what the site still shows.
+
+    `older_than` None is a planet that keeps everything (`retention: forever`).
+    """
     planet = settings.planet
+    if older_than is None:
+        return store.PruneCounts(entries=0, attempts=0)
     with storage_errors(), sessions.begin() as session:
         return store.prune(
             session,

@@ -22,6 +22,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
 )
+from sqlalchemy import false as sql_false
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 GUID_MAX_LENGTH = 512
@@ -112,6 +113,10 @@ class Entry(Base):
     content: Mapped[str] = mapped_column(Text)
     language: Mapped[str | None] = mapped_column(String(35))
     categories: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # [{"url": …, "type": … or null, "length": … or null}]
+    enclosures: Mapped[list[dict[str, Any]]] = mapped_column(
+        JSON, default=list, server_default="[]"
+    )
     published_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     first_seen_at: Mapped[datetime] = mapped_column(UtcDateTime)
@@ -126,6 +131,9 @@ class Entry(Base):
     duplicate_of: Mapped[int | None] = mapped_column(
         ForeignKey("entries.id", ondelete="SET NULL"), index=True
     )
+    # Older entries a feed brought with its first fetch, beyond its `new_feed_items`: kept
+    # for its own page but not put on the front page and combined feeds all at once.
+    backlog: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sql_false())
 
     feed: Mapped[Feed] = relationship(back_populates="entries")
 

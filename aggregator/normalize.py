@@ -18,13 +18,19 @@ from urllib.parse import urljoin, urlsplit
 
 import nh3
 
-from aggregator.records import CleanEntry, ParsedEntry, ParsedFeed
+from aggregator.language import entry_language
+from aggregator.records import CleanEntry, Enclosure, ParsedEntry, ParsedFeed
 
 GUID_MAX_LENGTH = 512
 LINK_MAX_LENGTH = 2048
 DERIVED_TITLE_WORDS = 10
 SAFE_SCHEMES = frozenset({"http", "https", "mailto"})
 LINK_REL = "noopener noreferrer nofollow"
+MAX_ENCLOSURES = 20
+# An embedded player may run its own scripts in its own origin, and nothing more: no top-level
+# navigation, no forms, no access to the page around it.
+IFRAME_SANDBOX = "allow-scripts allow-same-origin allow-presentation allow-popups"
+IFRAME_REFERRER = "strict-origin-when-cross-origin"
 
 ALLOWED_TAGS = frozenset(
     {
@@ -51,13 +57,28 @@ ALLOWED_ATTRIBUTES = {
     "col": {"span"},
     "colgroup": {"span"},
 }
+_IFRAME_ATTRIBUTES = {"src", "width", "height", "title", "allowfullscreen"}
+# Attributes sanitize_html adds itself; nh3 keeps them only with exactly these values, so what it
+# stores is a fixed point of cleaning.
+_ADDED_ATTRIBUTES = {
+    "img": {"loading": {"lazy"}},
+    "iframe": {
+        "sandbox": {IFRAME_SANDBOX},
+        "loading": {"lazy"},
+        "referrerpolicy": {IFRAME_REFERRER},
+    },
+}
 _URL_ATTRIBUTES = frozenset({"href", "src", "cite"})
+_IMG_WITHOUT_LOADING = re.compile(r'<img\b(?! loading="lazy")')
+_IFRAME = re.compile(r'<iframe\b((?:[^>"]|"[^"]*")*)>.*?</iframe>', re.DOTALL)
+_ATTRIBUTE = re.compile(r'\s([^\s="]+)(?:="([^"]*)")?')
+_MEDIA_TYPE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]{0,63}/[a-z0-9][a-z0-9!#$&^_.+-]{0,63}")
 _BLOCK_START = re.compile(
     r"<(/?)(p|div|br|li|ul|ol|h[1-6]|blockquote|pre|tr|td|th|table|figure|figcaption|dd|dt|hr)\b",
     re.IGNORECASE,
 )
 _WHITESPACE = re.compile(r"\s+")
-_NOT_TEXT = frozenset({"script", "style", "figcaption", "noscript", "template"})
+_NOT_TEXT = frozenset({"script", "style", "figcaption", "noscript", "template", "iframe"})
 _TRUNCATION = re.compile(r"\s*(?:\[\s*(?:\u2026|\.{3})\s*\]|\.{3}|\u2026)\s*$")
 _BOILERPLATE = (
     re.compile(r"\s*(?:\bRead More\b[\s\u00bb\u203a\u2192.]*)+$", re.IGNORECASE),
@@ -70,6 +91,7 @@ _BOILERPLATE = (
 class NormalizeOptions:
     excerpt_words: int = 60
     language: str | None = None
+    iframe_hosts: frozenset[str] = frozenset()
 
 
 def normalize_entry(
@@ -79,7 +101,7 @@ def normalize_entry(
     if link is not None and len(link) > LINK_MAX_LENGTH:
         link = None
     base = entry.base or link or feed_url
-    content = sanitize_html(entry.content or entry.summary or "", base)
+    content = sanitize_html(entry.content or entry.summary or "", base, options.iframe_hosts)
     full_text = plain_text(content)
     text, cut = strip_boilerplate(plain_text(entry.summary) if entry.summary else full_text)
     title, derived = _title(entry, text)
@@ -92,11 +114,12 @@ def normalize_entry(
         "summary": excerpt(text, options.excerpt_words, cut),
         "content": content,
         "categories": tuple(dict.fromkeys(collapse(term) for term in entry.categories)),
+        "enclosures": clean_enclosures(entry.enclosures, base),
     }
     return CleanEntry(
         guid=_guid(entry, link, title, content),
         title_derived=derived,
-        language=options.language or entry.language,
+        language=entry_language(options.language or entry.language, f"{title}. {full_text}"),
         published=published,
         updated=updated,
         content_hash=content_hash(clean),
@@ -105,24 +128,40 @@ def normalize_entry(
     )
 
 
-def sanitize_html(markup: str, base: str) -> str:
-    """Allowlist sanitizing with every URL made absolute against `base`, in one nh3 pass."""
+def sanitize_html(markup: str, base: str, iframe_hosts: frozenset[str] = frozenset()) -> str:
+    """Allowlist sanitizing with every URL made absolute against `base`, in one nh3 pass.
 
-    def resolve(_tag: str, attribute: str, value: str) -> str | None:
+    Images load lazily. An iframe survives only when it embeds a player from `iframe_hosts`
+    over https; it is then emptied and sandboxed.
+    """
+
+    def resolve(tag: str, attribute: str, value: str) -> str | None:
         if attribute not in _URL_ATTRIBUTES:
             return value
-        return absolute_url(value, base)
+        url = absolute_url(value, base)
+        if tag == "iframe" and url is not None:
+            return _embeddable(url, iframe_hosts)
+        return url
+
+    tags = set(ALLOWED_TAGS) | ({"iframe"} if iframe_hosts else set())
+    dropped = {"script", "style"} | (set() if iframe_hosts else {"iframe"})
+    attributes = {tag: set(names) for tag, names in ALLOWED_ATTRIBUTES.items()}
+    if iframe_hosts:
+        attributes["iframe"] = set(_IFRAME_ATTRIBUTES)
 
     def clean(text: str) -> str:
-        return nh3.clean(
+        cleaned = nh3.clean(
             text,
-            tags=set(ALLOWED_TAGS),
-            attributes={tag: set(names) for tag, names in ALLOWED_ATTRIBUTES.items()},
+            tags=tags,
+            clean_content_tags=dropped,
+            attributes=attributes,
+            tag_attribute_values=_ADDED_ATTRIBUTES,
             attribute_filter=resolve,
             link_rel=LINK_REL,
             url_schemes=set(SAFE_SCHEMES),
             strip_comments=True,
         ).strip()
+        return _IFRAME.sub(_player, _IMG_WITHOUT_LOADING.sub('<img loading="lazy"', cleaned))
 
     # Removing an element can leave markup a browser parses differently (a <p> inside a <p>
     # once an <object> between them is gone); cleaning the result again settles it, and what is
@@ -134,6 +173,53 @@ def sanitize_html(markup: str, base: str) -> str:
             break
         cleaned = again
     return cleaned
+
+
+def _embeddable(url: str, hosts: frozenset[str]) -> str | None:
+    """The player's https address when its host is allowed (old embeds say http)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or (parts.hostname or "") not in hosts:
+        return None
+    return parts._replace(scheme="https").geturl()
+
+
+def _player(match: re.Match[str]) -> str:
+    """Rebuild a cleaned iframe with its fallback content dropped and the sandbox added; one
+    whose source was refused (no src left) is removed.
+
+    Matching with a regular expression is safe here because it reads nh3's own serialization,
+    in which every attribute value is double-quoted and escaped.
+    """
+    kept = {
+        name: value
+        for name, value in _ATTRIBUTE.findall(match.group(1))
+        if name in _IFRAME_ATTRIBUTES
+    }
+    if "src" not in kept:
+        return ""
+    attributes = "".join(
+        f' {name}="{value}"' if value else f" {name}" for name, value in kept.items()
+    )
+    return (
+        f'<iframe{attributes} sandbox="{IFRAME_SANDBOX}" loading="lazy" '
+        f'referrerpolicy="{IFRAME_REFERRER}"></iframe>'
+    )
+
+
+def clean_enclosures(enclosures: tuple[Enclosure, ...], base: str) -> tuple[Enclosure, ...]:
+    """Absolute http(s) URLs only, one per URL, with a media type only when it is one."""
+    kept: dict[str, Enclosure] = {}
+    for enclosure in enclosures:
+        url = absolute_url(enclosure.url, base)
+        if url is None or not url.startswith(("http://", "https://")) or url in kept:
+            continue
+        if len(url) > LINK_MAX_LENGTH or len(kept) == MAX_ENCLOSURES:
+            continue
+        media_type = (enclosure.type or "").strip().lower()
+        kept[url] = Enclosure(
+            url, media_type if _MEDIA_TYPE.fullmatch(media_type) else None, enclosure.length
+        )
+    return tuple(kept.values())
 
 
 def normalize_feed(feed: ParsedFeed, url: str) -> ParsedFeed:

@@ -18,7 +18,7 @@ from urllib.parse import urljoin
 import feedparser
 
 from aggregator.errors import ParseError
-from aggregator.records import ParsedEntry, ParsedFeed
+from aggregator.records import Enclosure, ParsedEntry, ParsedFeed
 
 _HTML_TYPES = {"text/html", "application/xhtml+xml"}
 _FEED_TYPES = {
@@ -130,7 +130,20 @@ def _entry(entry: Any, document_base: str, channel: Any) -> ParsedEntry:
         ),
         base=base,
         language=_text(detail.get("language")) or _text(channel.get("language")),
+        enclosures=tuple(
+            Enclosure(url, _text(item.get("type")), _length(item.get("length")))
+            for item in entry.get("enclosures") or []
+            if (url := _text(item.get("href")))
+        ),
     )
+
+
+def _length(value: Any) -> int | None:
+    """RSS requires a byte length and sources fill it with anything: "", "0", "12 MB"."""
+    text = _text(value)
+    if text is None or not (text.isascii() and text.isdigit()) or len(text) > 15:
+        return None
+    return int(text) or None
 
 
 def _as_html(detail: Any) -> str | None:

@@ -181,6 +181,15 @@ def _json_item(item: FeedItem) -> dict[str, Any]:
         data["tags"] = list(entry.categories)
     if entry.language:
         data["language"] = entry.language
+    if entry.enclosures:
+        data["attachments"] = [
+            {
+                "url": enclosure.url,
+                "mime_type": enclosure.type or "application/octet-stream",
+                **({"size_in_bytes": enclosure.length} if enclosure.length else {}),
+            }
+            for enclosure in entry.enclosures
+        ]
     source: dict[str, Any] = {"title": entry.feed.name, "feed_url": entry.feed.url}
     if entry.feed.link:
         source["home_page_url"] = entry.feed.link

@@ -70,6 +70,15 @@ class FetchResult:
 
 
 @dataclass(frozen=True)
+class Enclosure:
+    """A media file attached to an entry: a podcast episode, a video, a PDF."""
+
+    url: str
+    type: str | None = None
+    length: int | None = None
+
+
+@dataclass(frozen=True)
 class ParsedEntry:
     """An entry as the source wrote it: raw HTML, possibly relative URLs, nothing cleaned.
 
@@ -88,6 +97,7 @@ class ParsedEntry:
     categories: tuple[str, ...]
     base: str
     language: str | None
+    enclosures: tuple[Enclosure, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -116,6 +126,7 @@ class CleanEntry:
     published: datetime
     updated: datetime | None
     content_hash: str
+    enclosures: tuple[Enclosure, ...] = ()
     link_key: str | None = None
     fingerprint: str = ""
     text: str = field(default="", compare=False, repr=False)
@@ -226,6 +237,7 @@ class EntryView:
     updated: datetime | None
     first_seen: datetime
     feed: FeedView
+    enclosures: tuple[Enclosure, ...] = ()
     also: tuple[AlsoPublished, ...] = ()
 
 

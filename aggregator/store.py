@@ -8,12 +8,24 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, replace
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, fields, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import CursorResult, Executable, delete, func, insert, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    CursorResult,
+    Executable,
+    and_,
+    delete,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -24,6 +36,7 @@ from aggregator.records import (
     AlsoPublished,
     CleanEntry,
     DueFeed,
+    Enclosure,
     EntryView,
     FeedChange,
     FeedView,
@@ -31,6 +44,7 @@ from aggregator.records import (
 )
 
 INACTIVE = ("disabled", "removed", "gone")
+_NOT_FEED_SETTINGS = frozenset({"line", "retention", "iframe_hosts"})
 _IN_CHUNK = 500
 
 
@@ -82,8 +96,17 @@ def sync_feeds(session: Session, feeds: Iterable[FeedConfig], now: datetime) -> 
 
 
 def config_hash(config: FeedConfig) -> str:
-    """What the maintainer wrote for a feed, so an edit can be told from no edit."""
-    written = {key: value for key, value in asdict(config).items() if key != "line"}
+    """What the maintainer wrote for a feed, so an edit can be told from no edit.
+
+    Settings of the whole planet and options left at their default are not part of it, so a
+    new release that adds an option does not make every feed look edited.
+    """
+    defaults = {item.name: item.default for item in fields(FeedConfig)}
+    written = {
+        key: value
+        for key, value in asdict(config).items()
+        if key not in _NOT_FEED_SETTINGS and value != defaults[key]
+    }
     text = json.dumps(written, ensure_ascii=False, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -129,9 +152,14 @@ def record_fetch(
     result: FetchResult,
     change: FeedChange,
     entries: Sequence[CleanEntry],
+    new_feed_items: int | None = None,
 ) -> StoredCounts:
-    """Store one fetch: its entries, the feed's new state, and the attempt for the history."""
-    counts = _upsert_entries(session, feed_id, entries, result.started_at)
+    """Store one fetch: its entries, the feed's new state, and the attempt for the history.
+
+    When the feed has no entries yet, only its newest `new_feed_items` go to the front page;
+    the rest are stored as its backlog.
+    """
+    counts = _upsert_entries(session, feed_id, entries, result.started_at, new_feed_items)
     values = {
         key: value
         for key, value in asdict(change).items()
@@ -162,10 +190,15 @@ _NONE_KEEPS = frozenset({"last_success_at", "title", "site_link", "publish_inter
 
 
 def _upsert_entries(
-    session: Session, feed_id: int, entries: Sequence[CleanEntry], seen_at: datetime
+    session: Session,
+    feed_id: int,
+    entries: Sequence[CleanEntry],
+    seen_at: datetime,
+    new_feed_items: int | None,
 ) -> StoredCounts:
     if not entries:
         return StoredCounts(0, 0)
+    shown = _first_entries_shown(session, feed_id, entries, new_feed_items)
     known: dict[str, tuple[int, str]] = {}
     guids = [entry.guid for entry in entries]
     for start in range(0, len(guids), _IN_CHUNK):
@@ -176,7 +209,11 @@ def _upsert_entries(
         )
         known.update({guid: (entry_id, digest) for guid, entry_id, digest in rows})
     known.update(_known_by_link(session, feed_id, [e for e in entries if e.guid not in known]))
-    new_rows = [_entry_row(feed_id, entry, seen_at) for entry in entries if entry.guid not in known]
+    new_rows = [
+        _entry_row(feed_id, entry, seen_at, backlog=entry.guid not in shown)
+        for entry in entries
+        if entry.guid not in known
+    ]
     changed_rows = [
         {"id": known[entry.guid][0], **_changed_fields(entry)}
         for entry in entries
@@ -184,10 +221,35 @@ def _upsert_entries(
     ]
     if new_rows:
         session.execute(_insert_ignoring_duplicates(session), new_rows)
-        _merge_cross_feed(session, feed_id, [e for e in entries if e.guid not in known])
+        _merge_cross_feed(session, feed_id, [e for e in entries if e.guid not in known], shown)
     if changed_rows:
         session.execute(update(Entry), changed_rows)
     return StoredCounts(len(new_rows), len(changed_rows))
+
+
+def _first_entries_shown(
+    session: Session, feed_id: int, entries: Sequence[CleanEntry], limit: int | None
+) -> set[str]:
+    """The ids that may reach the front page: all of them, unless this is the first batch of
+    a feed added to a planet that already showed others, when only the newest `limit` are.
+
+    "Already showed" means entries first seen before the feed was added, so that the first
+    run of a new planet, which adds every feed at once, shows them all.
+    """
+    every = {entry.guid for entry in entries}
+    if limit is None or len(entries) <= limit:
+        return every
+    added = select(Feed.created_at).where(Feed.id == feed_id).scalar_subquery()
+    has_entries, others_before = session.execute(
+        select(
+            exists().where(Entry.feed_id == feed_id),
+            exists().where(Entry.feed_id != feed_id, Entry.first_seen_at < added),
+        )
+    ).one()
+    if has_entries or not others_before:
+        return every
+    newest = sorted(entries, key=lambda entry: entry.published, reverse=True)[:limit]
+    return {entry.guid for entry in newest}
 
 
 def _known_by_link(
@@ -205,11 +267,14 @@ def _known_by_link(
     return {by_key[key]: (entry_id, digest) for key, entry_id, digest in rows if key}
 
 
-def _merge_cross_feed(session: Session, feed_id: int, entries: Sequence[CleanEntry]) -> None:
+def _merge_cross_feed(
+    session: Session, feed_id: int, entries: Sequence[CleanEntry], shown: set[str]
+) -> None:
     """Point each newly stored entry that repeats another feed's story at its representative.
 
     Two queries whatever the batch size: the new rows' ids, and the candidates of other feeds
-    published within the window of any new entry.
+    published within the window of any new entry. A story already on the front page stays
+    there when a new feed's backlog entry becomes its representative.
     """
     rows = session.execute(
         select(Entry.guid, Entry.id).where(
@@ -222,7 +287,14 @@ def _merge_cross_feed(session: Session, feed_id: int, entries: Sequence[CleanEnt
         for entry in entries[:_IN_CHUNK]
     ]
     found = session.execute(
-        select(Entry.id, Entry.feed_id, Entry.link_key, Entry.fingerprint, Entry.published_at)
+        select(
+            Entry.id,
+            Entry.feed_id,
+            Entry.link_key,
+            Entry.fingerprint,
+            Entry.published_at,
+            Entry.backlog,
+        )
         .where(
             Entry.feed_id != feed_id,
             Entry.duplicate_of.is_(None),
@@ -231,12 +303,21 @@ def _merge_cross_feed(session: Session, feed_id: int, entries: Sequence[CleanEnt
         )
         .order_by(Entry.published_at, Entry.id)
     )
+    stored = found.all()
     candidates = [
         Candidate(row.id, row.feed_id, row.link_key, parse_fingerprint(row.fingerprint),
                   row.published_at)
-        for row in found
+        for row in stored
     ]  # fmt: skip
-    for merge in merges([(ids[e.guid], e) for e in entries if e.guid in ids], candidates):
+    hidden = {row.id for row in stored if row.backlog}
+    hidden |= {entry_id for guid, entry_id in ids.items() if guid not in shown}
+    found_merges = merges([(ids[e.guid], e) for e in entries if e.guid in ids], candidates)
+    promoted = {
+        m.original for m in found_merges if m.original in hidden and m.duplicate not in hidden
+    }
+    if promoted:
+        session.execute(update(Entry).where(Entry.id.in_(promoted)).values(backlog=False))
+    for merge in found_merges:
         session.execute(
             update(Entry)
             .where(or_(Entry.id == merge.duplicate, Entry.duplicate_of == merge.duplicate))
@@ -268,17 +349,19 @@ def _changed_fields(entry: CleanEntry) -> dict[str, Any]:
         "content": entry.content,
         "language": entry.language,
         "categories": list(entry.categories),
+        "enclosures": [asdict(enclosure) for enclosure in entry.enclosures],
         "updated_at": entry.updated,
         "content_hash": entry.content_hash,
     }
 
 
-def _entry_row(feed_id: int, entry: CleanEntry, seen_at: datetime) -> dict[str, Any]:
+def _entry_row(feed_id: int, entry: CleanEntry, seen_at: datetime, backlog: bool) -> dict[str, Any]:
     return {
         "feed_id": feed_id,
         "guid": entry.guid,
         "published_at": entry.published,
         "first_seen_at": seen_at,
+        "backlog": backlog,
         **_changed_fields(entry),
     }
 
@@ -299,22 +382,108 @@ def feed_views(session: Session) -> list[FeedView]:
     return [_feed_view(feed, count) for feed, count in session.execute(query)]
 
 
-def recent_entries(session: Session, limit: int) -> list[EntryView]:
-    """The newest entries of the feeds still configured, newest first."""
-    feeds = {view.id: view for view in feed_views(session)}
+def front_entries(
+    session: Session,
+    feeds: Mapping[int, FeedView],
+    limit: int,
+    now: datetime,
+    max_age: Mapping[str, timedelta] | None = None,
+    among: ColumnElement[bool] | None = None,
+) -> list[EntryView]:
+    """The newest stories of the feeds still configured, newest first, as the front page,
+    its archive and the tag and language pages show them: one entry per story, no backlog,
+    none older than its feed's max_age (keyed by feed url); `among` narrows them further."""
     query = (
         select(Entry)
         .join(Feed)
-        .where(Feed.status != "removed", Entry.pruned_at.is_(None), Entry.duplicate_of.is_(None))
+        .where(
+            Feed.status != "removed",
+            Entry.pruned_at.is_(None),
+            Entry.duplicate_of.is_(None),
+            Entry.backlog.is_(False),
+        )
         .order_by(Entry.published_at.desc(), Entry.id.desc())
         .limit(limit)
     )
-    shown = list(session.scalars(query))
+    if max_age:
+        query = query.where(_young_enough(max_age, now))
+    if among is not None:
+        query = query.where(among)
+    return _views(session, feeds, list(session.scalars(query)))
+
+
+def source_entries(
+    session: Session,
+    feeds: Mapping[int, FeedView],
+    per_feed: int,
+    now: datetime,
+    max_age: Mapping[str, timedelta] | None = None,
+) -> dict[int, list[EntryView]]:
+    """Each feed's newest entries, everything it published: its backlog and its copies of
+    other feeds' stories too. One query for all feeds."""
+    rank = (
+        func.row_number()
+        .over(
+            partition_by=Entry.feed_id,
+            order_by=(Entry.published_at.desc(), Entry.id.desc()),
+        )
+        .label("rank")
+    )
+    ranked = select(Entry.id, rank).where(Entry.pruned_at.is_(None))
+    if max_age:
+        ranked = ranked.join(Feed).where(_young_enough(max_age, now))
+    newest = ranked.subquery()
+    query = (
+        select(Entry)
+        .join(newest, newest.c.id == Entry.id)
+        .where(newest.c.rank <= per_feed, Entry.feed_id.in_(list(feeds)))
+        .order_by(Entry.feed_id, Entry.published_at.desc(), Entry.id.desc())
+    )
+    found: dict[int, list[EntryView]] = {feed_id: [] for feed_id in feeds}
+    for view in _views(session, feeds, list(session.scalars(query))):
+        found[view.feed.id].append(view)
+    return found
+
+
+def in_feeds(feed_ids: Iterable[int]) -> ColumnElement[bool]:
+    return Entry.feed_id.in_(list(feed_ids))
+
+
+def in_language(code: str) -> ColumnElement[bool]:
+    """`es` covers `es` and every regional variant such as `es-AR`."""
+    return or_(Entry.language == code, Entry.language.like(f"{code}-%"))
+
+
+def entry_languages(session: Session) -> list[str]:
+    """The primary language subtags of the stories stored, for the language pages."""
+    rows = session.scalars(
+        select(Entry.language)
+        .distinct()
+        .where(Entry.language.is_not(None), Entry.pruned_at.is_(None), Entry.backlog.is_(False))
+    )
+    return sorted({language.split("-", 1)[0].lower() for language in rows if language})
+
+
+def recent_counts(session: Session, since: datetime) -> dict[int, int]:
+    """Entries each feed published since `since`, for the status page."""
+    rows = session.execute(
+        select(Entry.feed_id, func.count(Entry.id))
+        .where(Entry.published_at >= since)
+        .group_by(Entry.feed_id)
+    )
+    return {feed_id: count for feed_id, count in rows}  # noqa: C416 (a Result has .keys())
+
+
+def _views(
+    session: Session, feeds: Mapping[int, FeedView], shown: Sequence[Entry]
+) -> list[EntryView]:
+    """Entries as the outputs show them, each with the other sources of its story."""
     also: dict[int, list[AlsoPublished]] = {}
-    if shown:
+    originals = [entry.id for entry in shown if entry.duplicate_of is None]
+    for start in range(0, len(originals), _IN_CHUNK):
         copies = session.execute(
             select(Entry.duplicate_of, Entry.link, Entry.feed_id)
-            .where(Entry.duplicate_of.in_([entry.id for entry in shown]))
+            .where(Entry.duplicate_of.in_(originals[start : start + _IN_CHUNK]))
             .order_by(Entry.published_at, Entry.id)
         )
         for original, link, copy_feed in copies:
@@ -324,7 +493,23 @@ def recent_entries(session: Session, limit: int) -> list[EntryView]:
     return [
         replace(_entry_view(entry, feeds[entry.feed_id]), also=tuple(also.get(entry.id, ())))
         for entry in shown
+        if entry.feed_id in feeds
     ]
+
+
+def _young_enough(max_age: Mapping[str, timedelta], now: datetime) -> ColumnElement[bool]:
+    """One condition per distinct max_age, not per feed: feeds share their defaults."""
+    by_age: dict[timedelta, list[str]] = {}
+    for url, age in max_age.items():
+        by_age.setdefault(age, []).append(url)
+    limited = [url for urls in by_age.values() for url in urls]
+    return or_(
+        Feed.url.not_in(limited),
+        *(
+            and_(Feed.url.in_(urls), Entry.published_at >= now - age)
+            for age, urls in by_age.items()
+        ),
+    )
 
 
 def _display_name(feed: Feed) -> str:
@@ -369,6 +554,10 @@ def _entry_view(entry: Entry, feed: FeedView) -> EntryView:
         updated=entry.updated_at,
         first_seen=entry.first_seen_at,
         feed=feed,
+        enclosures=tuple(
+            Enclosure(item["url"], item.get("type"), item.get("length"))
+            for item in entry.enclosures or ()
+        ),
     )
 
 

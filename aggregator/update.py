@@ -136,7 +136,9 @@ def process_result(
     bounds = Bounds(config.interval, config.min_interval, config.max_interval)
     change = decide(feed, bounds, result, parsed, error, body_hash, now)
     with storage_errors(), sessions.begin() as session:
-        counts = store.record_fetch(session, feed.id, result, change, entries)
+        counts = store.record_fetch(
+            session, feed.id, result, change, entries, config.new_feed_items
+        )
     if error is not None:
         log.info("%s failed: %s", feed.url, change.last_error)
         state = "failed"
@@ -162,9 +164,17 @@ def read_entries(
     parsed = normalize_feed(parse_feed(content, url, result.headers), url)
     if parsed.warning:
         log.info("%s: %s", feed.url, parsed.warning)
-    options = NormalizeOptions(excerpt_words=config.excerpt_words, language=config.language)
+    options = NormalizeOptions(
+        excerpt_words=config.excerpt_words,
+        language=config.language,
+        iframe_hosts=frozenset(config.iframe_hosts),
+    )
     entries = unique_by_guid(
         normalize_entry(entry, feed.fetch_url, result.started_at, options)
         for entry in parsed.entries
     )
+    if config.retention is not None:
+        # Older than the window prune keeps: storing it would only have prune empty it again.
+        oldest = result.started_at - config.retention
+        entries = [entry for entry in entries if entry.published >= oldest]
     return parsed, with_keys(EntryFilter.for_feed(config).apply(entries))

@@ -255,6 +255,8 @@ class Planet:
                 "link": "https://planet.test/",
                 "description": "Left and labour news for tests",
                 "owner": {"name": "Test Owner", "email": "owner@planet.test"},
+                # The fixture feeds were written in 2022 and 2023.
+                "retention": "forever",
                 **planet,
             },
             "defaults": {"interval": "1h", "timeout": "5s"},

@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import feedparser
 import lxml.html
@@ -26,6 +26,9 @@ import yaml
 from conftest import FeedServer, Planet, shared_corpus
 from lxml import etree
 from sqlalchemy import create_engine, text
+
+from aggregator.config import VIDEO_HOSTS
+from aggregator.normalize import IFRAME_SANDBOX
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 SAFE_SCHEMES = {"http", "https", "mailto"}
@@ -45,7 +48,6 @@ UNSAFE_TEXT = re.compile(r"<script", re.IGNORECASE)
 UNSAFE_ELEMENTS = {
     "script",
     "style",
-    "iframe",
     "frame",
     "frameset",
     "object",
@@ -139,12 +141,27 @@ def url_scheme(value: str) -> str | None:
     return match.group(1).lower() if match else None
 
 
+def sandboxed_player(element: Any) -> bool:
+    """The only iframe allowed: an https player from planet.iframe_hosts, sandboxed, empty."""
+    source = urlsplit(element.get("src") or "")
+    return (
+        source.scheme == "https"
+        and source.hostname in VIDEO_HOSTS
+        and element.get("sandbox") == IFRAME_SANDBOX
+        and "allow-top-navigation" not in IFRAME_SANDBOX
+        and not element.text
+        and len(element) == 0
+    )
+
+
 def element_problems(element: Any, where: str) -> list[str]:
     """What a browser would run in this element: unsafe tags, handlers, styles, script URLs."""
     problems = []
     tag = element.tag if isinstance(element.tag, str) else ""
     if tag.lower() in UNSAFE_ELEMENTS:
         problems.append(f"{where}: <{tag}> element")
+    if tag.lower() == "iframe" and not sandboxed_player(element):
+        problems.append(f"{where}: <iframe> that is not a sandboxed player from an allowed host")
     if tag.lower() == "meta" and "http-equiv" in {name.lower() for name in element.attrib}:
         problems.append(f"{where}: <meta http-equiv>")
     for name, value in element.attrib.items():

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import create_engine, inspect
+from sqlalchemy import create_engine, inspect, text
 
-from aggregator.db import create_database_engine, upgrade
+from aggregator.db import alembic_config, create_database_engine, upgrade
 from aggregator.models import Base
 from tests.conftest import Planet
 
@@ -57,3 +58,36 @@ def test_unreachable_database_is_a_clear_error_with_exit_3(planet: Planet) -> No
     assert result.exit_code == 3
     assert "no-such-folder" in result.stderr
     assert "Traceback" not in result.output
+
+
+def test_a_database_of_the_first_release_is_upgraded_with_its_entries_intact(
+    database_url: str,
+) -> None:
+    engine = create_database_engine(database_url)
+    config = alembic_config()
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0001")
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO feeds (id, url, fetch_url, tags, status, moved_confirmations, "
+                "consecutive_errors, created_at) VALUES (1, 'https://e.test/feed', "
+                "'https://e.test/feed', '[]', 'ok', 0, 0, '2026-01-01 00:00:00')"
+            )
+        )
+        connection.execute(
+            text(
+                "INSERT INTO entries (feed_id, guid, title, title_derived, summary, content, "
+                "categories, published_at, first_seen_at, content_hash, fingerprint) VALUES "
+                "(1, 'urn:x', 'Strike', false, 's', '<p>c</p>', '[]', '2026-01-01 00:00:00', "
+                "'2026-01-01 00:00:00', 'h', '')"
+            )
+        )
+    assert upgrade(engine) != []
+    with engine.connect() as connection:
+        row = connection.execute(text("SELECT title, enclosures, backlog FROM entries")).one()
+    engine.dispose()
+    assert row.title == "Strike"
+    assert row.enclosures in ("[]", [])
+    assert row.backlog in (False, 0)

@@ -15,7 +15,7 @@ COMMENTED = """\
 planet:
   title: Test Planet   # shown in the header
   link: https://planet.test/
-
+  retention: forever   # the fixtures are from 2015 and 2021
 defaults:
   interval: 1h
 

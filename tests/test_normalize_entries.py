@@ -101,10 +101,53 @@ def test_every_entry_keeps_its_source_id_author_and_categories() -> None:
     assert all(entry.categories for entry in entries)
 
 
-def test_configured_language_wins_over_the_feeds_own() -> None:
+def test_configured_language_wins_over_the_feeds_own_when_the_text_agrees() -> None:
     url = "https://socialistrevolution.org/feed/"
     assert {entry.language for entry in _clean("marxist.rss.xml", url)} == {"en-US"}
-    assert {entry.language for entry in _clean("marxist.rss.xml", url, "es")} == {"es"}
+    assert {entry.language for entry in _clean("marxist.rss.xml", url, "en-GB")} == {"en-GB"}
+
+
+def test_statements_in_other_languages_get_their_own_in_an_english_feed() -> None:
+    entries = _clean("ist.rss.xml", "http://internationalsocialists.org/wordpress/feed/")
+    spanish = _by_title(entries, "Comunicado de la Corriente Socialista Internacional")
+    french = next(entry for entry in entries if entry.summary.startswith("1. L\u2019Europe"))
+    assert spanish.language == "es"
+    assert french.language == "fr"
+    others = [entry for entry in entries if entry not in (spanish, french)]
+    assert {entry.language for entry in others} == {"en-US"}
+
+
+def test_a_language_configured_by_mistake_does_not_relabel_the_text() -> None:
+    url = "https://socialistrevolution.org/feed/"
+    assert {entry.language for entry in _clean("marxist.rss.xml", url, "es")} == {"en"}
+
+
+@pytest.mark.parametrize(
+    ("declared", "title", "expected"),
+    [
+        # Too little text to tell: the declared language stands, tidied.
+        ("EN_us", "Solidaridad", "en-US"),
+        ("en-gb", "Huelga general", "en-GB"),
+        # What is not a language tag is dropped rather than published.
+        ("English", "Solidarity", None),
+        ("en-gb; q=1", "Solidarity", None),
+        (None, "Solidarity", None),
+        # No declaration, enough text: the detector names it.
+        (
+            None,
+            "Los trabajadores de la limpieza convocan una huelga indefinida en todos los "
+            "hospitales públicos de la ciudad contra la subcontratación",
+            "es",
+        ),
+    ],
+)
+def test_declared_language_tags_are_tidied_and_short_text_is_not_guessed(
+    declared: str | None, title: str, expected: str | None
+) -> None:
+    entry = normalize_entry(
+        _parsed(title=title, language=declared), "https://e.org/f", FETCHED, NormalizeOptions()
+    )
+    assert entry.language == expected
 
 
 def test_id_falls_back_from_guid_to_link_to_a_content_hash() -> None:

@@ -15,7 +15,13 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from aggregator.normalize import absolute_url, excerpt, plain_text, sanitize_html
+from aggregator.normalize import (
+    IFRAME_SANDBOX,
+    absolute_url,
+    excerpt,
+    plain_text,
+    sanitize_html,
+)
 
 BASE = "https://example.org/news/story/"
 REL = "noopener noreferrer nofollow"
@@ -123,7 +129,7 @@ def test_style_attributes_are_removed() -> None:
         ("<p ONMOUSEOVER=steal()>Read</p>", "<p>Read</p>"),
         (
             '<img src="photo.jpg" onerror="steal()" alt="Picket">',
-            f'<img src="{BASE}photo.jpg" alt="Picket">',
+            f'<img loading="lazy" src="{BASE}photo.jpg" alt="Picket">',
         ),
         ('<body onload="steal()"><p>Read</p></body>', "<p>Read</p>"),
     ],
@@ -233,7 +239,7 @@ def test_images_and_figures_are_kept_with_their_description() -> None:
         'width="640" height="480"><figcaption>The picket line at dawn</figcaption></figure>'
     )
 
-    assert sanitize_html(markup, BASE) == markup
+    assert sanitize_html(markup, BASE) == markup.replace("<img ", '<img loading="lazy" ')
 
 
 def test_links_are_kept_and_marked_so_they_cannot_reach_back_or_gain_rank() -> None:
@@ -553,3 +559,48 @@ def test_absolute_url_only_returns_safe_schemes(value: str, base: str) -> None:
     assert urlsplit(resolved).scheme.lower() in SAFE_SCHEMES, resolved
     # ... and a browser reading the same string finds the same kind of scheme.
     assert browser_scheme(resolved) in SAFE_SCHEMES, resolved
+
+
+# Embedded players ---------------------------------------------------------------------------
+
+PLAYER_HOSTS = frozenset({"www.youtube.com", "player.vimeo.com"})
+PLAYER_PARTS = [
+    "<iframe src=https://www.youtube.com/embed/abc>",
+    '<iframe src="//player.vimeo.com/video/1" allowfullscreen>',
+    "<iframe src=http://www.youtube.com/embed/x width=560 height=315>",
+    '<iframe title="a > b" src="https://www.youtube.com/embed/y">',
+    "<iframe src=https://www.youtube.com.evil.example/>",
+    "<iframe srcdoc='<script>alert(1)</script>' src=https://www.youtube.com/embed/z>",
+    " sandbox=allow-top-navigation",
+    " allow=camera",
+    "</iframe>",
+]
+hostile_with_players = st.lists(
+    st.one_of(
+        st.sampled_from(DANGEROUS).flatmap(case_variants),
+        st.sampled_from(PLAYER_PARTS),
+        st.sampled_from(BENIGN),
+        st.text(max_size=12),
+    ),
+    max_size=14,
+).map("".join)
+
+
+@given(hostile_with_players, bases)
+@settings(max_examples=300, deadline=None)
+@example('<iframe src="https://www.youtube.com/embed/x">Fallback <b>text</b></iframe>', BASE)
+@example("<iframe src=https://www.youtube.com/embed/x sandbox=allow-top-navigation>", BASE)
+def test_the_only_iframes_left_are_empty_sandboxed_players_from_allowed_hosts(
+    markup: str, base: str
+) -> None:
+    clean = sanitize_html(markup, base, PLAYER_HOSTS)
+
+    assert [part for part in executable_parts(clean) if part != "<iframe> element"] == []
+    for frame in tree(clean).iter("iframe"):
+        source = urlsplit(frame.get("src", ""))
+        assert source.scheme == "https" and source.hostname in PLAYER_HOSTS, clean
+        assert frame.get("sandbox") == IFRAME_SANDBOX, clean
+        assert set(frame.attrib) <= {"src", "width", "height", "title", "allowfullscreen",
+                                     "sandbox", "loading", "referrerpolicy"}, clean  # fmt: skip
+        assert not frame.text and len(frame) == 0, clean
+    assert sanitize_html(clean, base, PLAYER_HOSTS) == clean
