@@ -336,7 +336,8 @@ def _update_summary(result: UpdateResult, published: PublishResult) -> str:
 
 
 def _publish_summary(published: PublishResult) -> str:
-    return f"wrote {len(published.written)} files, {len(published.unchanged)} unchanged"
+    summary = f"wrote {len(published.written)} files, {len(published.unchanged)} unchanged"
+    return summary + (f", removed {len(published.removed)}" if published.removed else "")
 
 
 @cli.command(name="publish")

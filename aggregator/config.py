@@ -192,6 +192,9 @@ class PlanetSection(_Section):
     contact: str | None = None
     retention: Retention = timedelta(days=180)
     iframe_hosts: Hosts = VIDEO_HOSTS
+    archive_pages: int = Field(default=10, ge=1, le=1000)
+    websub_hub: HttpUrl | None = None
+    theme: str | None = None
     max_connections: int = Field(default=32, ge=1, le=1000)
     per_host_connections: int = Field(default=2, ge=1, le=16)
 
@@ -280,6 +283,7 @@ class Settings:
     feeds: tuple[FeedConfig, ...]
     database_url: str
     output_dir: Path
+    theme_dir: Path | None = None
 
 
 def load_settings(
@@ -306,9 +310,20 @@ def load_settings(
         for i, feed in enumerate(parsed.feeds)
     )
     bounds = _bound_problems(path, feeds)
+    base = path.resolve().parent
+    theme = base / parsed.planet.theme if parsed.planet.theme else None
+    if theme is not None and not theme.is_dir():
+        bounds.append(
+            ConfigProblem(
+                str(path),
+                lines.get(("planet", "theme")),
+                "planet.theme",
+                f"{theme} is not a folder; it must hold the templates and static files that "
+                "replace the built-in ones",
+            )
+        )
     if bounds:
         raise ConfigError(bounds)
-    base = path.resolve().parent
     return Settings(
         path=path,
         planet=parsed.planet,
@@ -318,6 +333,7 @@ def load_settings(
         or _relative_sqlite(parsed.planet.database, base)
         or f"sqlite:///{base / DEFAULT_DATABASE_FILE}",
         output_dir=output_dir or base / (parsed.planet.output_dir or DEFAULT_OUTPUT_DIR),
+        theme_dir=theme,
     )
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine
@@ -16,11 +17,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from aggregator import store
 from aggregator.config import Settings
 from aggregator.db import database_exists, open_database, storage_errors
+from aggregator.feed_state import advice
+from aggregator.fetch import user_agent
 from aggregator.lock import run_lock
 from aggregator.probe import Probe, probe_all
 from aggregator.publish import SiteView, render_opml, write_site
-from aggregator.records import EntryView, FeedView, PublishResult, UpdateResult
+from aggregator.records import EntryView, FeedHealth, FeedView, PublishResult, UpdateResult
 from aggregator.update import Progress, fetch_policy, run_update
+from aggregator.websub import notify_hub
 
 
 def open_store(settings: Settings) -> sessionmaker[Session]:
@@ -47,20 +51,72 @@ def update(
     return run_update(sessions, settings, ignore_schedule, progress, should_stop, started)
 
 
+RECENT = timedelta(days=30)
+
+
 def publish(settings: Settings, sessions: sessionmaker[Session]) -> PublishResult:
-    """Write the site; cheap when nothing changed, since unchanged files are not rewritten."""
+    """Write the site; cheap when nothing changed, since unchanged files are not rewritten.
+
+    When a WebSub hub is configured, it is told of every combined feed that changed.
+    """
+    site = read_site(settings, sessions)
+    result = write_site(site, settings.output_dir)
+    if site.websub_hub:
+        changed = [name for name in result.written if name.endswith((".xml", ".json"))]
+        topics = [f"{site.link}{name}" for name in changed if name not in _NOT_FEEDS]
+        if topics:
+            notify_hub(site.websub_hub, topics, user_agent(site.link))
+    return result
+
+
+_NOT_FEEDS = frozenset({"opml.xml", "status.json"})
+
+
+def read_site(settings: Settings, sessions: sessionmaker[Session]) -> SiteView:
+    """Everything the site shows, read in one transaction so every page agrees."""
     planet = settings.planet
+    now = datetime.now(UTC)
+    max_age = {feed.url: feed.max_age for feed in settings.feeds if feed.max_age}
+    per_page = planet.items_per_page
+    lines = {feed.url: feed.line for feed in settings.feeds}
     with storage_errors(), sessions.begin() as session:
-        store.sync_feeds(session, settings.feeds, datetime.now(UTC))
+        store.sync_feeds(session, settings.feeds, now)
         feeds = store.feed_views(session)
+        by_id = {feed.id: feed for feed in feeds}
         entries = store.front_entries(
-            session,
-            {feed.id: feed for feed in feeds},
-            max(planet.items_per_page, planet.feed_items),
-            datetime.now(UTC),
-            max_age={feed.url: feed.max_age for feed in settings.feeds if feed.max_age},
+            session, by_id, max(per_page * planet.archive_pages, planet.feed_items), now, max_age
         )
-    return write_site(_site(settings, feeds, entries), settings.output_dir)
+        sources = store.source_entries(session, by_id, per_page, now, max_age)
+        tagged: dict[str, list[int]] = {}
+        for feed in feeds:
+            for tag in feed.tags:
+                tagged.setdefault(tag, []).append(feed.id)
+        tags = {
+            tag: store.front_entries(session, by_id, per_page, now, max_age, store.in_feeds(ids))
+            for tag, ids in sorted(tagged.items(), key=lambda item: item[0].casefold())
+        }
+        languages = {
+            code: store.front_entries(
+                session, by_id, per_page, now, max_age, store.in_language(code)
+            )
+            for code in store.entry_languages(session)
+        }
+        recent = store.recent_counts(session, now - RECENT)
+    health = [
+        FeedHealth(
+            feed=feed,
+            recent_entries=recent.get(feed.id, 0),
+            advice=advice(feed, str(settings.path), lines.get(feed.url)),
+        )
+        for feed in feeds
+    ]
+    return replace(
+        _site(settings, feeds, entries),
+        sources=sources,
+        tags=tags,
+        languages={code: found for code, found in languages.items() if found},
+        health=health,
+    )
 
 
 def export_opml(settings: Settings, sessions: sessionmaker[Session]) -> str:
@@ -84,6 +140,10 @@ def _site(settings: Settings, feeds: list[FeedView], entries: list[EntryView]) -
         feed_items=planet.feed_items,
         entries=entries,
         feeds=feeds,
+        archive_pages=planet.archive_pages,
+        websub_hub=planet.websub_hub,
+        theme=settings.theme_dir,
+        iframe_hosts=planet.iframe_hosts,
     )
 
 

@@ -14,21 +14,30 @@ import json
 import os
 import re
 import tempfile
+import time
 import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from email.utils import format_datetime
 from importlib.resources import files
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from jinja2 import (
+    ChoiceLoader,
+    Environment,
+    FileSystemLoader,
+    PackageLoader,
+    StrictUndefined,
+    select_autoescape,
+)
 from markupsafe import Markup
+from slugify import slugify
 
 from aggregator import __version__
 from aggregator.errors import OutputError
-from aggregator.records import EntryView, FeedView, PublishResult
+from aggregator.records import EntryView, FeedHealth, FeedView, PublishResult
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 HEALTH_MARKS = {
@@ -47,12 +56,31 @@ HEALTH_LABELS = {
     "new": "not fetched yet",
     "disabled": "disabled in feeds.yaml",
 }
+# The order in which status.html and status.json list feeds: what needs a maintainer first.
+ATTENTION = ("failing", "moved", "gone", "new", "disabled", "ok")
+# Names of the languages the planet's sources write in, each in itself, for the language pages.
+LANGUAGE_NAMES = {
+    "ar": "العربية", "ca": "Català", "de": "Deutsch", "el": "Ελληνικά", "en": "English",
+    "es": "Español", "eu": "Euskara", "fa": "فارسی", "fr": "Français", "gl": "Galego",
+    "it": "Italiano", "ja": "日本語", "ko": "한국어", "nl": "Nederlands", "pl": "Polski",
+    "pt": "Português", "ru": "Русский", "sv": "Svenska", "tr": "Türkçe", "uk": "Українська",
+    "zh": "中文",
+}  # fmt: skip
+# Folders whose every file the publisher writes: a file there that it no longer writes is a page
+# of a source, tag or language that is gone, and is removed.
+GENERATED_FOLDERS = ("page", "sources", "tags", "languages")
+# A temporary file older than this was left by a publish that was killed; a newer one may
+# belong to a publish running now.
+STALE_TEMPORARY = 3600
 _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 _IRI = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:[^\s<>\"{}|\\^`]+$")
 
 
 @dataclass(frozen=True)
 class SiteView:
+    """Everything the site shows. `entries` are the front page's stories, newest first, enough
+    for its archive pages; `sources`, `tags` and `languages` hold each listing's own."""
+
     title: str
     link: str
     description: str
@@ -63,11 +91,19 @@ class SiteView:
     feed_items: int
     entries: Sequence[EntryView]
     feeds: Sequence[FeedView]
+    sources: Mapping[int, Sequence[EntryView]] = field(default_factory=dict)
+    tags: Mapping[str, Sequence[EntryView]] = field(default_factory=dict)
+    languages: Mapping[str, Sequence[EntryView]] = field(default_factory=dict)
+    health: Sequence[FeedHealth] = ()
+    archive_pages: int = 1
+    websub_hub: str | None = None
+    theme: Path | None = None
+    iframe_hosts: Sequence[str] = ()
 
     @property
     def updated(self) -> datetime:
         """The newest change among the entries: stable while nothing new arrives."""
-        return max((entry.updated or entry.published for entry in self.entries), default=EPOCH)
+        return newest_change(self.entries)
 
     @property
     def feed_id(self) -> str:
@@ -83,40 +119,239 @@ class FeedItem:
     permalink: bool
 
 
+@dataclass(frozen=True)
+class Listing:
+    """One HTML page of entries, and the Atom feed of the same entries where it has one."""
+
+    path: str
+    title: str
+    kind: str
+    entries: Sequence[EntryView]
+    feed_path: str | None = None
+    page: int = 1
+    pages: int = 1
+    source: FeedView | None = None
+
+    @property
+    def root(self) -> str:
+        """The relative way back to the top of the site, so the site works from any URL."""
+        return "../" * self.path.count("/")
+
+    def page_path(self, number: int) -> str:
+        return "index.html" if number == 1 else f"page/{number}.html"
+
+
+@dataclass(frozen=True)
+class AtomDocument:
+    id: str
+    title: str
+    subtitle: str
+    self_url: str
+    alternate_url: str
+    items: Sequence[FeedItem]
+    updated: datetime
+
+
 def write_site(site: SiteView, output_dir: Path) -> PublishResult:
+    """Write every file, then remove the pages of sources, tags and languages that are gone."""
     try:
         output_dir.mkdir(parents=True, exist_ok=True)
-        written, unchanged = write_files(output_dir, render_site(site))
+        rendered = render_site(site)
+        written, unchanged = write_files(output_dir, rendered)
+        removed = remove_stale(output_dir, rendered)
     except OSError as error:
         raise OutputError(f"cannot write the site to {output_dir}: {error}") from error
-    return PublishResult(written=tuple(written), unchanged=tuple(unchanged))
+    return PublishResult(written=tuple(written), unchanged=tuple(unchanged), removed=removed)
 
 
 def render_site(site: SiteView) -> dict[str, bytes]:
-    environment = _environment()
+    environment = _environment(site.theme)
     items = feed_items(site.entries[: site.feed_items])
-    context = {"site": site, "items": items, "feeds": site.feeds, "version": __version__}
-    page_entries = site.entries[: site.items_per_page]
-    pages = {
-        "index.html": environment.get_template("index.html").render(
-            days=group_by_day(page_entries),
-            health_marks=HEALTH_MARKS,
-            health_labels=HEALTH_LABELS,
-            **context,
-        ),
-        "atom.xml": environment.get_template("atom.xml").render(**context),
-        "rss.xml": environment.get_template("rss.xml").render(**context),
+    slugs = Slugs.of(site)
+    context = {
+        "site": site,
+        "feeds": site.feeds,
+        "version": __version__,
+        "slugs": slugs,
+        "health_marks": HEALTH_MARKS,
+        "health_labels": HEALTH_LABELS,
+    }
+    main_feed = AtomDocument(
+        id=site.feed_id,
+        title=site.title,
+        subtitle=site.description,
+        self_url=f"{site.link}atom.xml",
+        alternate_url=site.link,
+        items=items,
+        updated=site.updated,
+    )
+    pages: dict[str, str] = {
+        "atom.xml": environment.get_template("atom.xml").render(document=main_feed, **context),
+        "rss.xml": environment.get_template("rss.xml").render(items=items, **context),
         "opml.xml": render_opml(site, environment),
         "feed.json": json_feed(site, items),
+        "status.json": status_json(site),
+        "status.html": environment.get_template("status.html").render(
+            page=Listing("status.html", "Feed status", "status", ()),
+            health=sorted(site.health, key=attention),
+            **context,
+        ),
     }
+    listing_template = environment.get_template("listing.html")
+    for listing in listings(site, slugs):
+        pages[listing.path] = listing_template.render(
+            page=listing, days=group_by_day(listing.entries), **context
+        )
+        if listing.feed_path is not None:
+            document = AtomDocument(
+                id=f"{site.link}{listing.feed_path}",
+                title=f"{listing.title} \u2013 {site.title}",
+                subtitle=site.description,
+                self_url=f"{site.link}{listing.feed_path}",
+                alternate_url=f"{site.link}{listing.path}",
+                items=feed_items(listing.entries),
+                updated=newest_change(listing.entries),
+            )
+            pages[listing.feed_path] = environment.get_template("atom.xml").render(
+                document=document, **context
+            )
     output = {name: (text.rstrip() + "\n").encode("utf-8") for name, text in pages.items()}
-    output["style.css"] = files("aggregator").joinpath("templates/static/style.css").read_bytes()
+    output.update(static_files(site.theme))
     return output
+
+
+def listings(site: SiteView, slugs: Slugs) -> list[Listing]:
+    """The front page and its archive, then one page per source, tag and language."""
+    per_page = site.items_per_page
+    front = site.entries[: per_page * site.archive_pages]
+    pages = max(1, -(-len(front) // per_page))
+    found = [
+        Listing(
+            path="index.html" if number == 1 else f"page/{number}.html",
+            title=site.title,
+            kind="front",
+            entries=front[(number - 1) * per_page : number * per_page],
+            page=number,
+            pages=pages,
+        )
+        for number in range(1, pages + 1)
+    ]
+    for feed in site.feeds:
+        slug = slugs.sources[feed.id]
+        found.append(
+            Listing(
+                path=f"sources/{slug}.html",
+                title=feed.name,
+                kind="source",
+                entries=site.sources.get(feed.id, ()),
+                feed_path=f"sources/{slug}.xml",
+                source=feed,
+            )
+        )
+    for tag, entries in site.tags.items():
+        slug = slugs.tags[tag]
+        found.append(
+            Listing(f"tags/{slug}.html", tag, "tag", entries, feed_path=f"tags/{slug}.xml")
+        )
+    for code, entries in site.languages.items():
+        found.append(
+            Listing(
+                f"languages/{code}.html",
+                language_name(code),
+                "language",
+                entries,
+                feed_path=f"languages/{code}.xml",
+            )
+        )
+    return found
+
+
+@dataclass(frozen=True)
+class Slugs:
+    """File names for sources and tags: readable, unique, and stable while the list is."""
+
+    sources: Mapping[int, str]
+    tags: Mapping[str, str]
+
+    @classmethod
+    def of(cls, site: SiteView) -> Slugs:
+        return cls(
+            sources=unique_slugs((feed.id, feed.name) for feed in site.feeds),
+            tags=unique_slugs((tag, tag) for tag in site.tags),
+        )
+
+
+Key = TypeVar("Key")
+
+
+def unique_slugs(named: Iterable[tuple[Key, str]]) -> dict[Key, str]:
+    """`slugify` with a number added on a clash ("solidarity", "solidarity-2")."""
+    found: dict[Key, str] = {}
+    taken: set[str] = set()
+    for key, name in named:
+        base = slugify(name, max_length=60) or "untitled"
+        slug, number = base, 1
+        while slug in taken:
+            number += 1
+            slug = f"{base}-{number}"
+        taken.add(slug)
+        found[key] = slug
+    return found
+
+
+def language_name(code: str) -> str:
+    """The language's own name where we know it ("Español"), else its code."""
+    return LANGUAGE_NAMES.get(code, code)
+
+
+def newest_change(entries: Iterable[EntryView]) -> datetime:
+    return max((entry.updated or entry.published for entry in entries), default=EPOCH)
+
+
+def attention(health: FeedHealth) -> tuple[int, datetime, str]:
+    """Feeds that need a maintainer first: failing longest, then moved, gone, new, fine."""
+    since = health.feed.failing_since or health.feed.last_success_at or EPOCH
+    return (ATTENTION.index(health.feed.status), since, health.feed.name.casefold())
+
+
+def status_json(site: SiteView) -> str:
+    feeds = [
+        {
+            "name": health.feed.name,
+            "url": health.feed.url,
+            "site": health.feed.link,
+            "state": health.feed.status,
+            "last_fetched": _moment(health.feed.last_fetched_at),
+            "last_success": _moment(health.feed.last_success_at),
+            "failing_since": _moment(health.feed.failing_since),
+            "consecutive_errors": health.feed.consecutive_errors,
+            "last_error": health.feed.last_error,
+            "http_status": health.feed.last_http_status,
+            "next_due": _moment(health.feed.next_due_at),
+            "moved_to": health.feed.moved_to,
+            "entries_last_30_days": health.recent_entries,
+            "entries_stored": health.feed.entry_count,
+            "advice": health.advice,
+        }
+        for health in sorted(site.health, key=attention)
+    ]
+    states = [health.feed.status for health in site.health]
+    document = {
+        "planet": site.title,
+        "link": site.link,
+        "feeds_by_state": {state: states.count(state) for state in ATTENTION if state in states},
+        "feeds": feeds,
+    }
+    return json.dumps(document, ensure_ascii=False, indent=2)
+
+
+def _moment(value: datetime | None) -> str | None:
+    return rfc3339(value) if value is not None else None
 
 
 def render_opml(site: SiteView, environment: Environment | None = None) -> str:
     """The subscription list as OPML 2.0; it needs the feeds only, not the entries."""
-    template = (environment or _environment()).get_template("opml.xml")
+    template = (environment or _environment(site.theme)).get_template("opml.xml")
     return template.render(site=site, feeds=site.feeds, version=__version__)
 
 
@@ -158,6 +393,8 @@ def json_feed(site: SiteView, items: Sequence[FeedItem]) -> str:
         document["authors"] = [{"name": site.owner_name}]
     if site.language:
         document["language"] = site.language
+    if site.websub_hub:
+        document["hubs"] = [{"type": "WebSub", "url": site.websub_hub}]
     document["items"] = [_json_item(item) for item in items]
     return _XML_INVALID.sub("", json.dumps(document, ensure_ascii=False, indent=2))
 
@@ -216,9 +453,11 @@ def _xml_safe(value: Any) -> Any:
     return Markup(cleaned) if isinstance(value, Markup) else cleaned
 
 
-def _environment() -> Environment:
+def _environment(theme: Path | None = None) -> Environment:
+    """The built-in templates, each overridden by the theme's file of the same name."""
+    package = PackageLoader("aggregator", "templates")
     environment = Environment(
-        loader=PackageLoader("aggregator", "templates"),
+        loader=ChoiceLoader([FileSystemLoader(theme), package]) if theme else package,
         autoescape=select_autoescape(["html", "xml"]),
         undefined=StrictUndefined,
         finalize=_xml_safe,
@@ -228,10 +467,50 @@ def _environment() -> Environment:
     environment.filters["rfc822"] = rfc822
     environment.filters["text_as_html"] = lambda text: html.escape(text, quote=False)
     environment.filters["tag_path"] = lambda tag: "/" + tag.replace(",", " ")
+    environment.filters["language_name"] = language_name
+    environment.filters["media_kind"] = media_kind
     return environment
 
 
-def write_files(folder: Path, files: dict[str, bytes]) -> tuple[list[str], list[str]]:
+def media_kind(media_type: str | None) -> str:
+    """How the page offers an enclosure: an audio or video player, or a link."""
+    kind = (media_type or "").split("/", 1)[0]
+    return kind if kind in ("audio", "video") else "link"
+
+
+def static_files(theme: Path | None) -> dict[str, bytes]:
+    """The built-in static files, then the theme's `static/` folder over them, file by file."""
+    found: dict[str, bytes] = {}
+    built_in = files("aggregator").joinpath("templates/static")
+    for item in built_in.iterdir():
+        if item.is_file():
+            found[item.name] = item.read_bytes()
+    if theme is not None and (theme / "static").is_dir():
+        for path in sorted((theme / "static").rglob("*")):
+            if path.is_file() and not path.name.startswith("."):
+                found[path.relative_to(theme / "static").as_posix()] = path.read_bytes()
+    return found
+
+
+def remove_stale(folder: Path, current: Mapping[str, object]) -> tuple[str, ...]:
+    """Delete the generated pages no longer written, and temporary files a killed publish left."""
+    removed = []
+    for name in GENERATED_FOLDERS:
+        for path in sorted((folder / name).glob("*")) if (folder / name).is_dir() else ():
+            relative = path.relative_to(folder).as_posix()
+            if path.is_file() and not path.name.startswith(".") and relative not in current:
+                path.unlink()
+                removed.append(relative)
+    now = time.time()
+    for name in current:
+        target = folder / name
+        for leftover in target.parent.glob(f".{target.name}.*"):
+            if now - leftover.stat().st_mtime > STALE_TEMPORARY:
+                leftover.unlink(missing_ok=True)
+    return tuple(removed)
+
+
+def write_files(folder: Path, files: Mapping[str, bytes]) -> tuple[list[str], list[str]]:
     """Replace the files whose bytes changed, all or none.
 
     Every changed file is first written in full to a temporary name beside it; only when all of

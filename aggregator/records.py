@@ -251,6 +251,16 @@ class AlsoPublished:
 
 
 @dataclass(frozen=True)
+class FeedHealth:
+    """A subscription as the status page shows it to maintainers."""
+
+    feed: FeedView
+    recent_entries: int
+    advice: str | None
+
+
+@dataclass(frozen=True)
 class PublishResult:
     written: tuple[str, ...]
     unchanged: tuple[str, ...]
+    removed: tuple[str, ...] = ()

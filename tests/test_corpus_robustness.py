@@ -163,7 +163,11 @@ def element_problems(element: Any, where: str) -> list[str]:
     if tag.lower() == "iframe" and not sandboxed_player(element):
         problems.append(f"{where}: <iframe> that is not a sandboxed player from an allowed host")
     if tag.lower() == "meta" and "http-equiv" in {name.lower() for name in element.attrib}:
-        problems.append(f"{where}: <meta http-equiv>")
+        # The page's own Content-Security-Policy is the one http-equiv allowed, in <head>.
+        policy = (element.get("http-equiv") or "").lower() == "content-security-policy"
+        parent = element.getparent()
+        if not policy or parent is None or parent.tag != "head":
+            problems.append(f"{where}: <meta http-equiv>")
     for name, value in element.attrib.items():
         lowered = name.lower()
         if lowered.startswith("on"):
