@@ -437,6 +437,7 @@ def _feed_json(view: FeedView, hint: str | None) -> dict[str, Any]:
     data = {
         key: value.isoformat() if isinstance(value, datetime) else value
         for key, value in asdict(view).items()
+        if key != "details"
     }
     data["advice"] = hint
     return data

@@ -57,6 +57,7 @@ def decide(
         next_due_at=next_due_after_success(now, bounds, observed or feed.publish_interval, hint),
         title=parsed.title if parsed else None,
         site_link=parsed.link if parsed else None,
+        details=parsed.details if parsed else None,
         publish_interval=observed,
     )
 

@@ -91,6 +91,8 @@ class Feed(Base):
     last_new_entry_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     next_due_at: Mapped[datetime | None] = mapped_column(UtcDateTime, index=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    # What the feed says about itself (records.FeedDetails as JSON), for atom:source.
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, server_default="{}")
 
     entries: Mapped[list[Entry]] = relationship(back_populates="feed", passive_deletes=True)
 
@@ -134,6 +136,8 @@ class Entry(Base):
     # Older entries a feed brought with its first fetch, beyond its `new_feed_items`: kept
     # for its own page but not put on the front page and combined feeds all at once.
     backlog: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sql_false())
+    # What the source said about the entry (records.EntryDetails as JSON).
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, server_default="{}")
 
     feed: Mapped[Feed] = relationship(back_populates="entries")
 

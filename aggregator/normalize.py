@@ -18,8 +18,19 @@ from urllib.parse import urljoin, urlsplit
 
 import nh3
 
-from aggregator.language import entry_language
-from aggregator.records import CleanEntry, Enclosure, ParsedEntry, ParsedFeed
+from aggregator.language import entry_language, normalize_tag
+from aggregator.records import (
+    Category,
+    CleanEntry,
+    Enclosure,
+    EntryDetails,
+    FeedDetails,
+    Link,
+    ParsedEntry,
+    ParsedFeed,
+    Person,
+    TextForm,
+)
 
 GUID_MAX_LENGTH = 512
 LINK_MAX_LENGTH = 2048
@@ -27,6 +38,9 @@ DERIVED_TITLE_WORDS = 10
 SAFE_SCHEMES = frozenset({"http", "https", "mailto"})
 LINK_REL = "noopener noreferrer nofollow"
 MAX_ENCLOSURES = 20
+# More than this of one kind is a broken or hostile source, not information.
+MAX_DETAILS = 50
+TEXT_MAX_LENGTH = 2048
 # An embedded player may run its own scripts in its own origin, and nothing more: no top-level
 # navigation, no forms, no access to the page around it.
 IFRAME_SANDBOX = "allow-scripts allow-same-origin allow-presentation allow-popups"
@@ -72,6 +86,8 @@ _URL_ATTRIBUTES = frozenset({"href", "src", "cite"})
 _IMG_WITHOUT_LOADING = re.compile(r'<img\b(?! loading="lazy")')
 _IFRAME = re.compile(r'<iframe\b((?:[^>"]|"[^"]*")*)>.*?</iframe>', re.DOTALL)
 _ATTRIBUTE = re.compile(r'\s([^\s="]+)(?:="([^"]*)")?')
+_EMAIL = re.compile(r"[^@\s<>\"]{1,64}@[^@\s<>\"]{1,255}")
+_REL = re.compile(r"[a-z][a-z0-9.+-]{0,63}|https?://\S{1,2000}")
 _MEDIA_TYPE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]{0,63}/[a-z0-9][a-z0-9!#$&^_.+-]{0,63}")
 _BLOCK_START = re.compile(
     r"<(/?)(p|div|br|li|ul|ol|h[1-6]|blockquote|pre|tr|td|th|table|figure|figcaption|dd|dt|hr)\b",
@@ -115,6 +131,9 @@ def normalize_entry(
         "content": content,
         "categories": tuple(dict.fromkeys(collapse(term) for term in entry.categories)),
         "enclosures": clean_enclosures(entry.enclosures, base),
+        "details": replace(
+            clean_entry_details(entry.details, base), title_html=_title_html(entry, base)
+        ),
     }
     return CleanEntry(
         guid=_guid(entry, link, title, content),
@@ -224,7 +243,102 @@ def clean_enclosures(enclosures: tuple[Enclosure, ...], base: str) -> tuple[Encl
 
 def normalize_feed(feed: ParsedFeed, url: str) -> ParsedFeed:
     """The feed's own title as plain text and its site link only if it is safe to link to."""
-    return replace(feed, title=plain_text(feed.title or "") or None, link=site_link(feed.link, url))
+    return replace(
+        feed,
+        title=plain_text(feed.title or "") or None,
+        link=site_link(feed.link, url),
+        details=clean_feed_details(feed.details, url),
+    )
+
+
+def clean_entry_details(details: EntryDetails, base: str) -> EntryDetails:
+    return EntryDetails(
+        authors=clean_people(details.authors, base),
+        contributors=clean_people(details.contributors, base),
+        links=clean_links(details.links, base),
+        categories=clean_categories(details.categories),
+        rights=_short_text(details.rights),
+        license=_web_url(details.license, base),
+        title=_clean_form(details.title),
+        content=_clean_form(details.content),
+    )
+
+
+def clean_feed_details(details: FeedDetails, base: str) -> FeedDetails:
+    return FeedDetails(
+        id=_short_text(details.id),
+        title=_short_text(details.title),
+        subtitle=_short_text(details.subtitle),
+        links=clean_links(details.links, base),
+        updated=details.updated,
+        authors=clean_people(details.authors, base),
+        icon=_web_url(details.icon, base),
+        logo=_web_url(details.logo, base),
+        rights=_short_text(details.rights),
+        license=_web_url(details.license, base),
+        categories=clean_categories(details.categories),
+    )
+
+
+def clean_people(people: tuple[Person, ...], base: str) -> tuple[Person, ...]:
+    """Names as plain text, an email only when it is one, a URI only when it is a web page."""
+    cleaned = (
+        Person(
+            name=_short_text(person.name),
+            email=person.email.strip()
+            if person.email and _EMAIL.fullmatch(person.email.strip())
+            else None,
+            uri=_web_url(person.uri, base),
+        )
+        for person in people
+    )
+    return tuple(dict.fromkeys(p for p in cleaned if p != Person()))[:MAX_DETAILS]
+
+
+def clean_links(links: tuple[Link, ...], base: str) -> tuple[Link, ...]:
+    """Web links only, once each; one alternate per type and language, as RFC 4287 requires."""
+    kept: dict[tuple[str | None, ...], Link] = {}
+    for link in links:
+        href = _web_url(link.href, base)
+        rel = link.rel.strip().lower()
+        if href is None or not _REL.fullmatch(rel):
+            continue
+        media_type = (link.type or "").strip().lower()
+        clean = Link(
+            href=href,
+            rel=rel,
+            type=media_type if _MEDIA_TYPE.fullmatch(media_type) else None,
+            length=link.length,
+            title=_short_text(link.title),
+            hreflang=normalize_tag(link.hreflang) if link.hreflang else None,
+        )
+        key = (rel, clean.type, clean.hreflang) if rel == "alternate" else (rel, href)
+        kept.setdefault(key, clean)
+    return tuple(kept.values())[:MAX_DETAILS]
+
+
+def clean_categories(categories: tuple[Category, ...]) -> tuple[Category, ...]:
+    cleaned = (
+        Category(term, _short_text(category.scheme), _short_text(category.label))
+        for category in categories
+        if (term := _short_text(category.term))
+    )
+    return tuple(dict.fromkeys(cleaned))[:MAX_DETAILS]
+
+
+def _clean_form(form: TextForm) -> TextForm:
+    return TextForm(form.type, normalize_tag(form.language) if form.language else None)
+
+
+def _short_text(value: str | None) -> str | None:
+    """Plain text of a short field (a name, a licence statement); markup and entities go."""
+    text = plain_text(value)[:TEXT_MAX_LENGTH] if value else ""
+    return text or None
+
+
+def _web_url(value: str | None, base: str) -> str | None:
+    url = absolute_url(value, base) if value else None
+    return url if url is not None and url.startswith(("http://", "https://")) else None
 
 
 def site_link(value: str | None, base: str) -> str | None:
@@ -296,6 +410,13 @@ def _title(entry: ParsedEntry, text: str) -> tuple[str, bool]:
     if text:
         return excerpt(text, DERIVED_TITLE_WORDS), True
     return "Untitled", True
+
+
+def _title_html(entry: ParsedEntry, base: str) -> str | None:
+    if entry.details.title.type != "html" or not entry.title:
+        return None
+    markup = sanitize_html(entry.title, base)
+    return markup if "<" in markup else None
 
 
 def _guid(entry: ParsedEntry, link: str | None, title: str, content: str) -> str:

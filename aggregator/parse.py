@@ -12,13 +12,24 @@ import html
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
+from email.utils import parseaddr
 from typing import Any
 from urllib.parse import urljoin
 
 import feedparser
 
 from aggregator.errors import ParseError
-from aggregator.records import Enclosure, ParsedEntry, ParsedFeed
+from aggregator.records import (
+    Category,
+    Enclosure,
+    EntryDetails,
+    FeedDetails,
+    Link,
+    ParsedEntry,
+    ParsedFeed,
+    Person,
+    TextForm,
+)
 
 _HTML_TYPES = {"text/html", "application/xhtml+xml"}
 _FEED_TYPES = {
@@ -61,9 +72,13 @@ def parse_feed(content: bytes, url: str, headers: Mapping[str, str]) -> ParsedFe
         title=_as_html(channel.get("title_detail") or {}),
         link=_text(channel.get("link")),
         language=_text(channel.get("language")),
-        entries=tuple(_entry(entry, document_base, channel) for entry in result.entries),
+        entries=tuple(
+            _entry(entry, document_base, channel, str(result.get("version", "")).startswith("rss"))
+            for entry in result.entries
+        ),
         warning=warning,
         update_hint=_update_hint(channel),
+        details=_feed_details(channel),
     )
 
 
@@ -106,7 +121,7 @@ def _update_hint(channel: Any) -> timedelta | None:
     return max(hints) if hints else None
 
 
-def _entry(entry: Any, document_base: str, channel: Any) -> ParsedEntry:
+def _entry(entry: Any, document_base: str, channel: Any, rss: bool) -> ParsedEntry:
     content_detail = _best_content(entry.get("content") or [])
     summary_detail = entry.get("summary_detail") or {}
     title_detail = entry.get("title_detail") or {}
@@ -135,7 +150,97 @@ def _entry(entry: Any, document_base: str, channel: Any) -> ParsedEntry:
             for item in entry.get("enclosures") or []
             if (url := _text(item.get("href")))
         ),
+        details=_entry_details(entry, title_detail, content_detail, detail, rss),
     )
+
+
+def _entry_details(entry: Any, title: Any, content: Any, body: Any, rss: bool) -> EntryDetails:
+    links = _links(entry.get("links"))
+    return EntryDetails(
+        authors=(_rss_author(entry) if rss else ()) or _people(entry.get("authors")),
+        contributors=_people(entry.get("contributors")),
+        links=links,
+        categories=_categories(entry.get("tags")),
+        rights=_text((entry.get("rights_detail") or {}).get("value")),
+        license=next((link.href for link in links if link.rel == "license"), None),
+        title=_form(title, "text"),
+        content=_form(content or body, "html"),
+    )
+
+
+def _rss_author(entry: Any) -> tuple[Person, ...]:
+    """An RSS <author> such as "jo@union.example (Jo Bloggs)", read with the standard library.
+
+    feedparser splits it with a pattern that knows only two- to four-letter top-level domains
+    and cuts "jo@union.example" to "jo@union.exam"; its raw text is kept, so it is read again.
+    """
+    raw = _text(entry.get("author"))
+    if raw is None or "@" not in raw:
+        return ()
+    name, address = parseaddr(raw)
+    if "@" not in address:
+        return ()
+    return (Person(name or None, address, None),)
+
+
+def _feed_details(channel: Any) -> FeedDetails:
+    links = _links(channel.get("links"))
+    image = channel.get("image") or {}
+    return FeedDetails(
+        id=_text(channel.get("id")),
+        title=_text(channel.get("title")),
+        subtitle=_text(channel.get("subtitle")),
+        links=links,
+        updated=_datetime(dict.get(channel, "updated_parsed")),
+        authors=_people(channel.get("authors")),
+        icon=_text(channel.get("icon")),
+        logo=_text(channel.get("logo")) or _text(image.get("href")),
+        rights=_text((channel.get("rights_detail") or {}).get("value")),
+        license=next((link.href for link in links if link.rel == "license"), None),
+        categories=_categories(channel.get("tags")),
+    )
+
+
+def _people(items: Any) -> tuple[Person, ...]:
+    people = (
+        Person(_text(item.get("name")), _text(item.get("email")), _text(item.get("href")))
+        for item in items or []
+        if isinstance(item, dict)
+    )
+    return tuple(dict.fromkeys(person for person in people if person != Person()))
+
+
+def _links(items: Any) -> tuple[Link, ...]:
+    return tuple(
+        Link(
+            href=href,
+            rel=_text(item.get("rel")) or "alternate",
+            type=_text(item.get("type")),
+            length=_length(item.get("length")),
+            title=_text(item.get("title")),
+            hreflang=_text(item.get("hreflang")),
+        )
+        for item in items or []
+        if isinstance(item, dict) and (href := _text(item.get("href")))
+    )
+
+
+def _categories(items: Any) -> tuple[Category, ...]:
+    return tuple(
+        Category(term, _text(item.get("scheme")), _text(item.get("label")))
+        for item in items or []
+        if isinstance(item, dict) and (term := _text(item.get("term")))
+    )
+
+
+_FORMS = {"text/plain": "text", "text/html": "html", "application/xhtml+xml": "xhtml"}
+
+
+def _form(detail: Any, default: str) -> TextForm:
+    """The source's type of a text construct and its language (xml:lang, else the channel's)."""
+    if not detail:
+        return TextForm(default)
+    return TextForm(_FORMS.get(detail.get("type"), default), _text(detail.get("language")))
 
 
 def _length(value: Any) -> int | None:

@@ -23,6 +23,7 @@ from email.utils import format_datetime
 from importlib.resources import files
 from pathlib import Path
 from typing import Any, TypeVar
+from xml.etree import ElementTree
 
 from jinja2 import (
     ChoiceLoader,
@@ -37,7 +38,15 @@ from slugify import slugify
 
 from aggregator import __version__
 from aggregator.errors import OutputError
-from aggregator.records import EntryView, FeedHealth, FeedView, PublishResult
+from aggregator.records import (
+    Category,
+    EntryView,
+    FeedHealth,
+    FeedView,
+    Link,
+    Person,
+    PublishResult,
+)
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 HEALTH_MARKS = {
@@ -72,6 +81,7 @@ GENERATED_FOLDERS = ("page", "sources", "tags", "languages")
 # A temporary file older than this was left by a publish that was killed; a newer one may
 # belong to a publish running now.
 STALE_TEMPORARY = 3600
+XHTML = "http://www.w3.org/1999/xhtml"
 _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 _IRI = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:[^\s<>\"{}|\\^`]+$")
 
@@ -112,11 +122,44 @@ class SiteView:
 
 @dataclass(frozen=True)
 class FeedItem:
-    """An entry as it appears in a combined feed, with an id unique within that feed."""
+    """An entry as it appears in a combined feed, with an id unique within that feed, and its
+    content in the form the source gave it (text, html or xhtml)."""
 
     entry: EntryView
     id: str
     permalink: bool
+    content_type: str = "html"
+    content: str = ""
+
+    @property
+    def links(self) -> list[Link]:
+        """Every link of the entry, its alternate, licence and enclosures always among them."""
+        entry = self.entry
+        found = list(entry.details.links)
+        known = {(link.rel, link.href) for link in found}
+        if entry.link and not any(link.rel == "alternate" for link in found):
+            found.insert(0, Link(entry.link, "alternate", "text/html"))
+        for enclosure in entry.enclosures:
+            if ("enclosure", enclosure.url) not in known:
+                found.append(Link(enclosure.url, "enclosure", enclosure.type, enclosure.length))
+        license = self.license
+        if license and ("license", license) not in known:
+            found.append(Link(license, "license"))
+        return found
+
+    @property
+    def license(self) -> str | None:
+        return self.entry.details.license or self.entry.feed.details.license
+
+    @property
+    def rights(self) -> str | None:
+        return self.entry.details.rights or self.entry.feed.details.rights
+
+    @property
+    def categories(self) -> list[Category]:
+        return list(self.entry.details.categories) or [
+            Category(term) for term in self.entry.categories
+        ]
 
 
 @dataclass(frozen=True)
@@ -376,8 +419,32 @@ def feed_items(entries: Sequence[EntryView]) -> list[FeedItem]:
             entry_id = uuid.uuid5(uuid.NAMESPACE_URL, f"{entry.feed.url} {entry.guid}").urn
         used.add(entry_id)
         permalink = entry_id == entry.link and entry_id.startswith(("http://", "https://"))
-        items.append(FeedItem(entry=entry, id=entry_id, permalink=permalink))
+        content_type, content = content_form(entry)
+        items.append(FeedItem(entry, entry_id, permalink, content_type, content))
     return items
+
+
+_VOID = re.compile(r"<(area|br|col|embed|hr|img|input|source|track|wbr)\b([^>]*)>")
+
+
+def content_form(entry: EntryView) -> tuple[str, str]:
+    """The content as the source typed it: text stays text (its "<b>" is not markup), XHTML
+    is given back as XHTML, HTML as sanitized HTML.
+
+    The sanitized HTML is nh3's serialization, in which only void elements and `&nbsp;` keep
+    it from being XML; those two are rewritten, and the result is checked before use.
+    """
+    form = entry.details.content.type
+    if form == "text" and entry.content:
+        return "text", html.unescape(entry.content)
+    if form == "xhtml" and entry.content:
+        markup = _VOID.sub(r"<\1\2/>", entry.content).replace("&nbsp;", "&#160;")
+        try:
+            ElementTree.fromstring(f'<div xmlns="{XHTML}">{markup}</div>')
+        except ElementTree.ParseError:
+            return "html", entry.content
+        return "xhtml", Markup(markup)
+    return "html", entry.content
 
 
 def json_feed(site: SiteView, items: Sequence[FeedItem]) -> str:
@@ -404,7 +471,9 @@ def _json_item(item: FeedItem) -> dict[str, Any]:
     data: dict[str, Any] = {"id": item.id, "title": entry.title}
     if entry.link:
         data["url"] = entry.link
-    if entry.content:
+    if item.content_type == "text":
+        data["content_text"] = item.content
+    elif entry.content:
         data["content_html"] = entry.content
     else:
         data["content_text"] = entry.summary
@@ -413,7 +482,11 @@ def _json_item(item: FeedItem) -> dict[str, Any]:
     data["date_published"] = rfc3339(entry.published)
     if entry.updated:
         data["date_modified"] = rfc3339(entry.updated)
-    data["authors"] = [{"name": entry.author or entry.feed.name}]
+    data["authors"] = _json_people(entry.details.authors) or [
+        {"name": entry.author or entry.feed.name}
+    ]
+    if entry.details.contributors:
+        data["_contributors"] = _json_people(entry.details.contributors)
     if entry.categories:
         data["tags"] = list(entry.categories)
     if entry.language:
@@ -427,11 +500,42 @@ def _json_item(item: FeedItem) -> dict[str, Any]:
             }
             for enclosure in entry.enclosures
         ]
-    source: dict[str, Any] = {"title": entry.feed.name, "feed_url": entry.feed.url}
-    if entry.feed.link:
-        source["home_page_url"] = entry.feed.link
-    data["_source"] = source
+    rights = {"text": item.rights, "license": item.license}
+    if any(rights.values()):
+        data["_rights"] = {key: value for key, value in rights.items() if value}
+    data["_source"] = _json_source(entry.feed)
     return data
+
+
+def _json_people(people: Iterable[Person]) -> list[dict[str, str]]:
+    """JSON Feed authors have a name and a URL, no email: a mailto: URL carries it."""
+    found = []
+    for person in people:
+        url = person.uri or (f"mailto:{person.email}" if person.email else None)
+        author = {"name": person.name, "url": url}
+        found.append({key: value for key, value in author.items() if value})
+    return found
+
+
+def _json_source(feed: FeedView) -> dict[str, Any]:
+    """The origin feed, in JSON Feed's own terms where it has them (an icon is its favicon,
+    a logo its icon)."""
+    origin = feed.details
+    source: dict[str, Any] = {"title": feed.name, "feed_url": feed.url}
+    if feed.link:
+        source["home_page_url"] = feed.link
+    extra = {
+        "id": origin.id,
+        "description": origin.subtitle,
+        "favicon": origin.icon,
+        "icon": origin.logo,
+        "authors": _json_people(origin.authors),
+        "rights": origin.rights,
+        "license": origin.license,
+        "tags": [category.term for category in origin.categories],
+    }
+    source.update({key: value for key, value in extra.items() if value})
+    return source
 
 
 def rfc3339(moment: datetime) -> str:
@@ -469,7 +573,14 @@ def _environment(theme: Path | None = None) -> Environment:
     environment.filters["tag_path"] = lambda tag: "/" + tag.replace(",", " ")
     environment.filters["language_name"] = language_name
     environment.filters["media_kind"] = media_kind
+    environment.globals["source_id"] = source_id
     return environment
+
+
+def source_id(feed: FeedView) -> str:
+    """The origin feed's own id where it is an IRI, else its address."""
+    own = feed.details.id
+    return own if own and _IRI.match(own) else feed.url
 
 
 def media_kind(media_type: str | None) -> str:

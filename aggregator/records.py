@@ -79,6 +79,75 @@ class Enclosure:
 
 
 @dataclass(frozen=True)
+class Person:
+    """An author or contributor with whatever the source gave: any of the three may be missing,
+    and a missing name is never made up."""
+
+    name: str | None = None
+    email: str | None = None
+    uri: str | None = None
+
+
+@dataclass(frozen=True)
+class Link:
+    href: str
+    rel: str = "alternate"
+    type: str | None = None
+    length: int | None = None
+    title: str | None = None
+    hreflang: str | None = None
+
+
+@dataclass(frozen=True)
+class Category:
+    term: str
+    scheme: str | None = None
+    label: str | None = None
+
+
+@dataclass(frozen=True)
+class TextForm:
+    """How the source marked a text construct (text, html or xhtml) and its language."""
+
+    type: str = "html"
+    language: str | None = None
+
+
+@dataclass(frozen=True)
+class EntryDetails:
+    """What the source said about an entry beyond its text: people, licence, every link,
+    categories with their scheme, and the form of each text construct. Republished as given."""
+
+    authors: tuple[Person, ...] = ()
+    contributors: tuple[Person, ...] = ()
+    links: tuple[Link, ...] = ()
+    categories: tuple[Category, ...] = ()
+    rights: str | None = None
+    license: str | None = None
+    title: TextForm = TextForm("text")
+    content: TextForm = TextForm()
+    # The title's markup, sanitized, when the source wrote it as HTML with tags in it.
+    title_html: str | None = None
+
+
+@dataclass(frozen=True)
+class FeedDetails:
+    """What a source feed says about itself, carried into each entry's atom:source."""
+
+    id: str | None = None
+    title: str | None = None
+    subtitle: str | None = None
+    links: tuple[Link, ...] = ()
+    updated: datetime | None = None
+    authors: tuple[Person, ...] = ()
+    icon: str | None = None
+    logo: str | None = None
+    rights: str | None = None
+    license: str | None = None
+    categories: tuple[Category, ...] = ()
+
+
+@dataclass(frozen=True)
 class ParsedEntry:
     """An entry as the source wrote it: raw HTML, possibly relative URLs, nothing cleaned.
 
@@ -98,6 +167,7 @@ class ParsedEntry:
     base: str
     language: str | None
     enclosures: tuple[Enclosure, ...] = ()
+    details: EntryDetails = EntryDetails()
 
 
 @dataclass(frozen=True)
@@ -108,6 +178,7 @@ class ParsedFeed:
     entries: tuple[ParsedEntry, ...]
     warning: str | None = None
     update_hint: timedelta | None = None
+    details: FeedDetails = FeedDetails()
 
 
 @dataclass(frozen=True)
@@ -127,6 +198,7 @@ class CleanEntry:
     updated: datetime | None
     content_hash: str
     enclosures: tuple[Enclosure, ...] = ()
+    details: EntryDetails = EntryDetails()
     link_key: str | None = None
     fingerprint: str = ""
     text: str = field(default="", compare=False, repr=False)
@@ -153,6 +225,7 @@ class FeedChange:
     last_success_at: datetime | None = None  # None keeps
     title: str | None = None  # None keeps
     site_link: str | None = None  # None keeps
+    details: FeedDetails | None = None  # None keeps
     publish_interval: timedelta | None = None  # None keeps
 
 
@@ -218,6 +291,7 @@ class FeedView:
     moved_confirmations: int
     next_due_at: datetime | None
     entry_count: int
+    details: FeedDetails = FeedDetails()
 
 
 @dataclass(frozen=True)
@@ -238,6 +312,7 @@ class EntryView:
     first_seen: datetime
     feed: FeedView
     enclosures: tuple[Enclosure, ...] = ()
+    details: EntryDetails = EntryDetails()
     also: tuple[AlsoPublished, ...] = ()
 
 

@@ -34,13 +34,19 @@ from aggregator.dedupe import WINDOW, Candidate, merges, parse_fingerprint
 from aggregator.models import Entry, Feed, FetchAttempt
 from aggregator.records import (
     AlsoPublished,
+    Category,
     CleanEntry,
     DueFeed,
     Enclosure,
+    EntryDetails,
     EntryView,
     FeedChange,
+    FeedDetails,
     FeedView,
     FetchResult,
+    Link,
+    Person,
+    TextForm,
 )
 
 INACTIVE = ("disabled", "removed", "gone")
@@ -165,6 +171,9 @@ def record_fetch(
         for key, value in asdict(change).items()
         if value is not None or key not in _NONE_KEEPS
     }
+    values.pop("details", None)
+    if change.details is not None:
+        values["details"] = details_document(change.details)
     interval = values.pop("publish_interval", None)
     if interval is not None:
         values["publish_interval_seconds"] = round(interval.total_seconds())
@@ -186,7 +195,7 @@ def record_fetch(
     return counts
 
 
-_NONE_KEEPS = frozenset({"last_success_at", "title", "site_link", "publish_interval"})
+_NONE_KEEPS = frozenset({"last_success_at", "title", "site_link", "publish_interval", "details"})
 
 
 def _upsert_entries(
@@ -350,6 +359,7 @@ def _changed_fields(entry: CleanEntry) -> dict[str, Any]:
         "language": entry.language,
         "categories": list(entry.categories),
         "enclosures": [asdict(enclosure) for enclosure in entry.enclosures],
+        "details": details_document(entry.details),
         "updated_at": entry.updated,
         "content_hash": entry.content_hash,
     }
@@ -536,6 +546,7 @@ def _feed_view(feed: Feed, entry_count: int) -> FeedView:
         moved_confirmations=feed.moved_confirmations,
         next_due_at=feed.next_due_at,
         entry_count=entry_count,
+        details=feed_details(feed.details or {}),
     )
 
 
@@ -558,6 +569,7 @@ def _entry_view(entry: Entry, feed: FeedView) -> EntryView:
             Enclosure(item["url"], item.get("type"), item.get("length"))
             for item in entry.enclosures or ()
         ),
+        details=entry_details(entry.details or {}),
     )
 
 
@@ -603,3 +615,48 @@ def prune(session: Session, cutoff: datetime, keep_newest: int) -> PruneCounts:
 def _rowcount(statement: Executable, session: Session) -> int:
     result = session.execute(statement)
     return result.rowcount if isinstance(result, CursorResult) else 0
+
+
+def details_document(details: EntryDetails | FeedDetails) -> dict[str, Any]:
+    """The JSON stored for a record of details; fields left empty are not written."""
+    document = {}
+    for key, value in asdict(details).items():
+        if value in (None, (), []):
+            continue
+        document[key] = value.isoformat() if isinstance(value, datetime) else value
+    return document
+
+
+def entry_details(document: dict[str, Any]) -> EntryDetails:
+    return EntryDetails(
+        authors=_people(document.get("authors")),
+        contributors=_people(document.get("contributors")),
+        links=tuple(Link(**item) for item in document.get("links") or ()),
+        categories=tuple(Category(**item) for item in document.get("categories") or ()),
+        rights=document.get("rights"),
+        license=document.get("license"),
+        title=TextForm(**document.get("title", {"type": "text"})),
+        content=TextForm(**document.get("content", {"type": "html"})),
+        title_html=document.get("title_html"),
+    )
+
+
+def feed_details(document: dict[str, Any]) -> FeedDetails:
+    updated = document.get("updated")
+    return FeedDetails(
+        id=document.get("id"),
+        title=document.get("title"),
+        subtitle=document.get("subtitle"),
+        links=tuple(Link(**item) for item in document.get("links") or ()),
+        updated=datetime.fromisoformat(updated) if updated else None,
+        authors=_people(document.get("authors")),
+        icon=document.get("icon"),
+        logo=document.get("logo"),
+        rights=document.get("rights"),
+        license=document.get("license"),
+        categories=tuple(Category(**item) for item in document.get("categories") or ()),
+    )
+
+
+def _people(items: list[dict[str, Any]] | None) -> tuple[Person, ...]:
+    return tuple(Person(**item) for item in items or ())
