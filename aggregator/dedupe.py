@@ -22,6 +22,7 @@ translations and quotations): precision 1.0, recall 1.0.
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
@@ -141,6 +142,28 @@ def parse_fingerprint(text: str | None) -> list[int]:
     return [int(part, 16) for part in text.split()] if text else []
 
 
+INDEX_SIZE = 16
+# Fewest lookup values a candidate shares with an entry that same_story may accept; the least
+# among the labelled duplicates is 4 (tests/test_dedupe_cross_site.py holds them to this).
+MIN_SHARED = 3
+_SIGNED = 2**63
+
+
+def index_values(fingerprint: Sequence[int]) -> list[int]:
+    """The values of a sketch that go into the lookup table, as signed 64-bit integers.
+
+    Only the smallest INDEX_SIZE are kept: two texts that share much share their smallest
+    hashes too (for an excerpt of an article, the article's smallest hashes fall in the excerpt
+    with high probability). A lookup with all of a new entry's values against them finds every
+    candidate that same_story could accept; same_story then decides on the full sketches.
+    """
+    return [value - _SIGNED for value in fingerprint[:INDEX_SIZE]]
+
+
+def lookup_values(fingerprint: Sequence[int]) -> list[int]:
+    return [value - _SIGNED for value in fingerprint]
+
+
 @dataclass(frozen=True)
 class Candidate:
     """A stored entry of another feed that a new entry may repeat."""
@@ -165,6 +188,20 @@ def same_story(entry: CleanEntry, candidate: Candidate) -> bool:
     )
 
 
+def could_share_text(shared: int, first: int, second: int) -> bool:
+    """Whether two sketches with `shared` values in common can pass similarity or containment.
+
+    Similarity counts shared values among the union's smallest, which number at least the
+    longer sketch, so it needs SAME_TEXT of that; containment needs CONTAINED of at least
+    MIN_OVERLAP_SAMPLE values. Checking this first saves the full comparison of texts that
+    merely share a phrase.
+    """
+    needed = min(
+        math.ceil(SAME_TEXT * max(first, second)), math.ceil(CONTAINED * MIN_OVERLAP_SAMPLE)
+    )
+    return shared >= needed
+
+
 def _words(text: str) -> list[str]:
     folded = unicodedata.normalize("NFKC", text).casefold()
     return _WORD.findall(folded)
@@ -180,10 +217,36 @@ class Merge:
 
 def merges(new: Sequence[tuple[int, CleanEntry]], candidates: Sequence[Candidate]) -> list[Merge]:
     """For each new entry that repeats stories of other feeds, point all of them at the one
-    published first (the original publisher); a stored entry wins a tie."""
+    published first (the original publisher); a stored entry wins a tie.
+
+    same_story runs only on the candidates that share the entry's link or enough of its sketch
+    to pass one of its two tests (see could_share_text), counted through an index of values.
+    """
+    by_value: dict[int, list[int]] = {}
+    by_link: dict[str, list[int]] = {}
+    for position, candidate in enumerate(candidates):
+        for value in candidate.fingerprint:
+            by_value.setdefault(value, []).append(position)
+        if candidate.link_key:
+            by_link.setdefault(candidate.link_key, []).append(position)
     found: list[Merge] = []
     for entry_id, entry in new:
-        matches = [other for other in candidates if same_story(entry, other)]
+        mine = parse_fingerprint(entry.fingerprint)
+        shared: dict[int, int] = {}
+        for value in mine:
+            for position in by_value.get(value, ()):
+                shared[position] = shared.get(position, 0) + 1
+        likely = {
+            position
+            for position, count in shared.items()
+            if could_share_text(count, len(mine), len(candidates[position].fingerprint))
+        }
+        likely.update(by_link.get(entry.link_key or "", ()))
+        matches = [
+            candidates[position]
+            for position in sorted(likely)
+            if same_story(entry, candidates[position])
+        ]
         if not matches:
             continue
         members = [(other.published, 0, other.id) for other in matches]

@@ -88,7 +88,9 @@ async def fetch_all(
 
         async def limited(request: FetchRequest) -> FetchResult:
             host = (urlsplit(request.url).hostname or "").lower()
-            async with overall, hosts[host]:
+            # The host's turn first: a task holding one of the few overall slots while it waits
+            # for its busy host would keep every other host waiting too.
+            async with hosts[host], overall:
                 return await fetch_one(client, request, policy)
 
         tasks = [asyncio.create_task(limited(request)) for request in requests]

@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     Dialect,
@@ -140,6 +141,19 @@ class Entry(Base):
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, server_default="{}")
 
     feed: Mapped[Feed] = relationship(back_populates="entries")
+
+
+class EntrySketch(Base):
+    """The smallest values of each entry's text sketch, to find the entries of other feeds that
+    share text with a new one without reading every recent entry (see dedupe.index_values)."""
+
+    __tablename__ = "entry_sketches"
+    __table_args__ = (Index("ix_entry_sketches_entry", "entry_id"),)
+
+    hash: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    entry_id: Mapped[int] = mapped_column(
+        ForeignKey("entries.id", ondelete="CASCADE"), primary_key=True
+    )
 
 
 class FetchAttempt(Base):

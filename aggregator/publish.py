@@ -16,7 +16,7 @@ import re
 import tempfile
 import time
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from email.utils import format_datetime
@@ -196,18 +196,21 @@ class AtomDocument:
 
 
 def write_site(site: SiteView, output_dir: Path) -> PublishResult:
-    """Write every file, then remove the pages of sources, tags and languages that are gone."""
+    """Write every file, then remove the pages of sources, tags and languages that are gone.
+
+    Pages are rendered and staged one at a time, so memory holds one page, not the site.
+    """
     try:
         output_dir.mkdir(parents=True, exist_ok=True)
-        rendered = render_site(site)
-        written, unchanged = write_files(output_dir, rendered)
-        removed = remove_stale(output_dir, rendered)
+        written, unchanged = write_files(output_dir, render_site(site))
+        removed = remove_stale(output_dir, {*written, *unchanged})
     except OSError as error:
         raise OutputError(f"cannot write the site to {output_dir}: {error}") from error
     return PublishResult(written=tuple(written), unchanged=tuple(unchanged), removed=removed)
 
 
-def render_site(site: SiteView) -> dict[str, bytes]:
+def render_site(site: SiteView) -> Iterator[tuple[str, bytes]]:
+    """Every file of the site, as (path, content), rendered as it is asked for."""
     environment = _environment(site.theme)
     items = feed_items(site.entries[: site.feed_items])
     slugs = Slugs.of(site)
@@ -228,23 +231,22 @@ def render_site(site: SiteView) -> dict[str, bytes]:
         items=items,
         updated=site.updated,
     )
-    pages: dict[str, str] = {
-        "atom.xml": environment.get_template("atom.xml").render(document=main_feed, **context),
-        "rss.xml": environment.get_template("rss.xml").render(items=items, **context),
-        "opml.xml": render_opml(site, environment),
-        "feed.json": json_feed(site, items),
-        "status.json": status_json(site),
-        "status.html": environment.get_template("status.html").render(
-            page=Listing("status.html", "Feed status", "status", ()),
-            health=sorted(site.health, key=attention),
-            **context,
-        ),
-    }
+    atom = environment.get_template("atom.xml")
+    yield "atom.xml", _file(atom.render(document=main_feed, **context))
+    yield "rss.xml", _file(environment.get_template("rss.xml").render(items=items, **context))
+    yield "opml.xml", _file(render_opml(site, environment))
+    yield "feed.json", _file(json_feed(site, items))
+    yield "status.json", _file(status_json(site))
+    status = environment.get_template("status.html").render(
+        page=Listing("status.html", "Feed status", "status", ()),
+        health=sorted(site.health, key=attention),
+        **context,
+    )
+    yield "status.html", _file(status)
     listing_template = environment.get_template("listing.html")
     for listing in listings(site, slugs):
-        pages[listing.path] = listing_template.render(
-            page=listing, days=group_by_day(listing.entries), **context
-        )
+        page = listing_template.render(page=listing, days=group_by_day(listing.entries), **context)
+        yield listing.path, _file(page)
         if listing.feed_path is not None:
             document = AtomDocument(
                 id=f"{site.link}{listing.feed_path}",
@@ -255,12 +257,12 @@ def render_site(site: SiteView) -> dict[str, bytes]:
                 items=feed_items(listing.entries),
                 updated=newest_change(listing.entries),
             )
-            pages[listing.feed_path] = environment.get_template("atom.xml").render(
-                document=document, **context
-            )
-    output = {name: (text.rstrip() + "\n").encode("utf-8") for name, text in pages.items()}
-    output.update(static_files(site.theme))
-    return output
+            yield listing.feed_path, _file(atom.render(document=document, **context))
+    yield from static_files(site.theme).items()
+
+
+def _file(text: str) -> bytes:
+    return (text.rstrip() + "\n").encode("utf-8")
 
 
 def listings(site: SiteView, slugs: Slugs) -> list[Listing]:
@@ -603,7 +605,7 @@ def static_files(theme: Path | None) -> dict[str, bytes]:
     return found
 
 
-def remove_stale(folder: Path, current: Mapping[str, object]) -> tuple[str, ...]:
+def remove_stale(folder: Path, current: Set[str]) -> tuple[str, ...]:
     """Delete the generated pages no longer written, and temporary files a killed publish left."""
     removed = []
     for name in GENERATED_FOLDERS:
@@ -621,25 +623,30 @@ def remove_stale(folder: Path, current: Mapping[str, object]) -> tuple[str, ...]
     return tuple(removed)
 
 
-def write_files(folder: Path, files: Mapping[str, bytes]) -> tuple[list[str], list[str]]:
+def write_files(folder: Path, files: Iterable[tuple[str, bytes]]) -> tuple[list[str], list[str]]:
     """Replace the files whose bytes changed, all or none.
 
     Every changed file is first written in full to a temporary name beside it; only when all of
     them are on disk are they renamed over the old ones. A full disk or a read-only folder
     therefore leaves the old site exactly as it was, and a reader never sees a partial file.
     """
-    changed = {name: data for name, data in files.items() if not _same(folder / name, data)}
     staged: list[tuple[Path, Path]] = []
+    written: list[str] = []
+    unchanged: list[str] = []
     try:
-        for name, data in changed.items():
+        for name, data in files:
+            if _same(folder / name, data):
+                unchanged.append(name)
+                continue
             staged.append((_stage(folder / name, data), folder / name))
+            written.append(name)
     except BaseException:
         for temporary, _target in staged:
             temporary.unlink(missing_ok=True)
         raise
     for temporary, target in staged:
         temporary.replace(target)
-    return list(changed), [name for name in files if name not in changed]
+    return written, unchanged
 
 
 def _same(path: Path, data: bytes) -> bool:

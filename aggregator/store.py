@@ -30,8 +30,17 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from aggregator.config import FeedConfig
-from aggregator.dedupe import WINDOW, Candidate, merges, parse_fingerprint
-from aggregator.models import Entry, Feed, FetchAttempt
+from aggregator.dedupe import (
+    MIN_SHARED,
+    SKETCH_SIZE,
+    WINDOW,
+    Candidate,
+    index_values,
+    lookup_values,
+    merges,
+    parse_fingerprint,
+)
+from aggregator.models import Entry, EntrySketch, Feed, FetchAttempt
 from aggregator.records import (
     AlsoPublished,
     Category,
@@ -233,6 +242,14 @@ def _upsert_entries(
         _merge_cross_feed(session, feed_id, [e for e in entries if e.guid not in known], shown)
     if changed_rows:
         session.execute(update(Entry), changed_rows)
+        _index_sketches(
+            session,
+            [
+                (known[entry.guid][0], entry)
+                for entry in entries
+                if entry.guid in known and known[entry.guid][1] != entry.content_hash
+            ],
+        )
     return StoredCounts(len(new_rows), len(changed_rows))
 
 
@@ -281,9 +298,10 @@ def _merge_cross_feed(
 ) -> None:
     """Point each newly stored entry that repeats another feed's story at its representative.
 
-    Two queries whatever the batch size: the new rows' ids, and the candidates of other feeds
-    published within the window of any new entry. A story already on the front page stays
-    there when a new feed's backlog entry becomes its representative.
+    Candidates are only the entries of other feeds, published within the window, that share a
+    link or some sketch values with a new entry (found through the entry_sketches table), so
+    the cost follows the batch, not the size of the database. A story already on the front
+    page stays there when a new feed's backlog entry becomes its representative.
     """
     rows = session.execute(
         select(Entry.guid, Entry.id).where(
@@ -291,28 +309,9 @@ def _merge_cross_feed(
         )
     )
     ids = {guid: entry_id for guid, entry_id in rows}  # noqa: C416 (a Result has .keys())
-    ranges = [
-        Entry.published_at.between(entry.published - WINDOW, entry.published + WINDOW)
-        for entry in entries[:_IN_CHUNK]
-    ]
-    found = session.execute(
-        select(
-            Entry.id,
-            Entry.feed_id,
-            Entry.link_key,
-            Entry.fingerprint,
-            Entry.published_at,
-            Entry.backlog,
-        )
-        .where(
-            Entry.feed_id != feed_id,
-            Entry.duplicate_of.is_(None),
-            Entry.pruned_at.is_(None),
-            or_(*ranges),
-        )
-        .order_by(Entry.published_at, Entry.id)
-    )
-    stored = found.all()
+    fresh = [entry for entry in entries if entry.guid in ids]
+    _index_sketches(session, [(ids[entry.guid], entry) for entry in fresh])
+    stored = _candidates(session, feed_id, fresh)
     candidates = [
         Candidate(row.id, row.feed_id, row.link_key, parse_fingerprint(row.fingerprint),
                   row.published_at)
@@ -332,6 +331,73 @@ def _merge_cross_feed(
             .where(or_(Entry.id == merge.duplicate, Entry.duplicate_of == merge.duplicate))
             .values(duplicate_of=merge.original)
         )
+
+
+_CANDIDATE_COLUMNS = (
+    Entry.id,
+    Entry.feed_id,
+    Entry.link_key,
+    Entry.fingerprint,
+    Entry.published_at,
+    Entry.backlog,
+)
+
+
+def _candidates(session: Session, feed_id: int, entries: Sequence[CleanEntry]) -> list[Any]:
+    """Entries of other feeds that may be the same story as one of `entries`.
+
+    The new entries go a few at a time, in order of date, so that each query's values fit one
+    statement, its window of dates stays narrow, and a candidate's count of shared values is
+    a count against one of those entries at most.
+    """
+    shown = (
+        Entry.feed_id != feed_id,
+        Entry.duplicate_of.is_(None),
+        Entry.pruned_at.is_(None),
+    )
+    found: dict[int, Any] = {}
+    per_query = max(1, _IN_CHUNK // SKETCH_SIZE)
+    ordered = sorted(entries, key=lambda entry: entry.published)
+    for start in range(0, len(ordered), per_query):
+        group = ordered[start : start + per_query]
+        window = Entry.published_at.between(
+            group[0].published - WINDOW, group[-1].published + WINDOW
+        )
+        values = {v for e in group for v in lookup_values(parse_fingerprint(e.fingerprint))}
+        if values:
+            sharing = (
+                select(EntrySketch.entry_id)
+                .where(EntrySketch.hash.in_(sorted(values)))
+                .group_by(EntrySketch.entry_id)
+                .having(func.count() >= MIN_SHARED)
+            )
+            rows = session.execute(
+                select(*_CANDIDATE_COLUMNS).where(Entry.id.in_(sharing), window, *shown)
+            )
+            found.update((row.id, row) for row in rows)
+        keys = sorted({entry.link_key for entry in group if entry.link_key})
+        if keys:
+            rows = session.execute(
+                select(*_CANDIDATE_COLUMNS).where(Entry.link_key.in_(keys), window, *shown)
+            )
+            found.update((row.id, row) for row in rows)
+    return sorted(found.values(), key=lambda row: (row.published_at, row.id))
+
+
+def _index_sketches(session: Session, entries: Sequence[tuple[int, CleanEntry]]) -> None:
+    """(Re)write the lookup values of these stored entries."""
+    if not entries:
+        return
+    session.execute(
+        delete(EntrySketch).where(EntrySketch.entry_id.in_([entry_id for entry_id, _ in entries]))
+    )
+    rows = [
+        {"hash": value, "entry_id": entry_id}
+        for entry_id, entry in entries
+        for value in dict.fromkeys(index_values(parse_fingerprint(entry.fingerprint)))
+    ]
+    if rows:
+        session.execute(insert(EntrySketch), rows)
 
 
 def _insert_ignoring_duplicates(session: Session) -> Any:
@@ -602,6 +668,11 @@ def prune(session: Session, cutoff: datetime, keep_newest: int) -> PruneCounts:
         .values(pruned_at=datetime.now(UTC), summary="", content="", categories=[])
         .execution_options(synchronize_session=False),
         session,
+    )
+    session.execute(
+        delete(EntrySketch)
+        .where(EntrySketch.entry_id.in_(select(Entry.id).where(Entry.pruned_at.is_not(None))))
+        .execution_options(synchronize_session=False)
     )
     attempts = _rowcount(
         delete(FetchAttempt)

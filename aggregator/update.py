@@ -101,7 +101,10 @@ async def _poll(
     ]
     outcomes = []
     async for result in fetch_all(requests, policy, should_stop):
-        outcome = process_result(sessions, *feeds[result.feed_id], result)
+        # Parsing and storing run in a worker thread, one result at a time, so the event
+        # loop keeps downloading meanwhile; on the loop they would stall the downloads in
+        # flight until their timeouts fired.
+        outcome = await asyncio.to_thread(process_result, sessions, *feeds[result.feed_id], result)
         outcomes.append(outcome)
         if progress is not None:
             progress(outcome)

@@ -13,7 +13,22 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aggregator.dedupe import Candidate, canonical_url, link_key, same_story, with_keys
+from aggregator.dedupe import (
+    CONTAINED,
+    MIN_SHARED,
+    SAME_TEXT,
+    Candidate,
+    canonical_url,
+    containment,
+    could_share_text,
+    index_values,
+    link_key,
+    lookup_values,
+    parse_fingerprint,
+    same_story,
+    similarity,
+    with_keys,
+)
 from aggregator.normalize import NormalizeOptions, normalize_entry
 from aggregator.parse import parse_feed
 from tests.conftest import FeedServer, Planet
@@ -197,3 +212,39 @@ def test_two_stories_that_share_a_headline_are_both_shown() -> None:
     b = _entries(_rss("b", [("Solidarity with the strikers!", "https://b.example/7", "b7", day)]),
                  "https://b.example/feed")[0]  # fmt: skip
     assert not same_story(a, _candidate(b))
+
+
+def test_the_lookup_table_finds_every_pair_judged_the_same_story() -> None:
+    """A new entry is compared only with entries that share a link or a looked-up sketch
+    value with it, in either order of arrival; that must never hide a real duplicate."""
+    pairs = json.loads(PAIRS.read_text(encoding="utf-8"))
+    checked = 0
+    for pair in pairs:
+        first, second = _from_pair(pair["a"]), _from_pair(pair["b"])
+        if not same_story(first, _candidate(second)):
+            continue
+        checked += 1
+        for new, stored in ((first, second), (second, first)):
+            shared = set(lookup_values(parse_fingerprint(new.fingerprint))) & set(
+                index_values(parse_fingerprint(stored.fingerprint))
+            )
+            same_link = new.link_key is not None and new.link_key == stored.link_key
+            assert len(shared) >= MIN_SHARED or same_link, pair["id"]
+    assert checked >= 30
+
+
+@given(
+    st.sets(st.integers(0, 400), min_size=12, max_size=120),
+    st.sets(st.integers(0, 400), min_size=12, max_size=120),
+)
+def test_the_quick_check_never_rejects_what_the_full_comparison_accepts(
+    first_values: set[int], second_values: set[int]
+) -> None:
+    first, second = sorted(first_values)[:64], sorted(second_values)[:64]
+    shared = len(set(first) & set(second))
+    accepted = (
+        similarity(first, second) >= SAME_TEXT
+        or max(containment(first, second), containment(second, first)) >= CONTAINED
+    )
+    if accepted:
+        assert could_share_text(shared, len(first), len(second))
