@@ -146,6 +146,8 @@ INDEX_SIZE = 16
 # Fewest lookup values a candidate shares with an entry that same_story may accept; the least
 # among the labelled duplicates is 4 (tests/test_dedupe_cross_site.py holds them to this).
 MIN_SHARED = 3
+# A lookup value held by more entries than this is a stock phrase; it is left out of lookups.
+COMMON = 100
 _SIGNED = 2**63
 
 

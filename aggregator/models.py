@@ -156,6 +156,16 @@ class EntrySketch(Base):
     )
 
 
+class SketchValue(Base):
+    """How many entries have each lookup value: one shared by very many is boilerplate, not a
+    sign of the same story, and looking it up would read a growing share of the table."""
+
+    __tablename__ = "sketch_values"
+
+    hash: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    entries: Mapped[int] = mapped_column(Integer)
+
+
 class FetchAttempt(Base):
     __tablename__ = "fetch_attempts"
     __table_args__ = (Index("ix_fetch_attempts_feed_started", "feed_id", "started_at"),)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields, replace
 from datetime import UTC, datetime, timedelta
@@ -31,6 +32,7 @@ from sqlalchemy.orm import Session
 
 from aggregator.config import FeedConfig
 from aggregator.dedupe import (
+    COMMON,
     MIN_SHARED,
     SKETCH_SIZE,
     WINDOW,
@@ -40,7 +42,7 @@ from aggregator.dedupe import (
     merges,
     parse_fingerprint,
 )
-from aggregator.models import Entry, EntrySketch, Feed, FetchAttempt
+from aggregator.models import Entry, EntrySketch, Feed, FetchAttempt, SketchValue
 from aggregator.records import (
     AlsoPublished,
     Category,
@@ -365,6 +367,14 @@ def _candidates(session: Session, feed_id: int, entries: Sequence[CleanEntry]) -
         )
         values = {v for e in group for v in lookup_values(parse_fingerprint(e.fingerprint))}
         if values:
+            values -= set(
+                session.scalars(
+                    select(SketchValue.hash).where(
+                        SketchValue.hash.in_(sorted(values)), SketchValue.entries > COMMON
+                    )
+                )
+            )
+        if values:
             sharing = (
                 select(EntrySketch.entry_id)
                 .where(EntrySketch.hash.in_(sorted(values)))
@@ -398,6 +408,23 @@ def _index_sketches(session: Session, entries: Sequence[tuple[int, CleanEntry]])
     ]
     if rows:
         session.execute(insert(EntrySketch), rows)
+        counts = Counter(row["hash"] for row in rows)
+        session.execute(
+            _count_values(session),
+            [{"hash": value, "entries": count} for value, count in sorted(counts.items())],
+        )
+
+
+def _count_values(session: Session) -> Any:
+    """Add to each value's count (the counts of re-indexed entries only grow; prune recounts)."""
+    if session.get_bind().dialect.name == "postgresql":
+        statement: Any = postgresql.insert(SketchValue)
+    else:
+        statement = sqlite.insert(SketchValue)
+    return statement.on_conflict_do_update(
+        index_elements=[SketchValue.hash],
+        set_={"entries": SketchValue.entries + statement.excluded.entries},
+    )
 
 
 def _insert_ignoring_duplicates(session: Session) -> Any:
@@ -673,6 +700,13 @@ def prune(session: Session, cutoff: datetime, keep_newest: int) -> PruneCounts:
         delete(EntrySketch)
         .where(EntrySketch.entry_id.in_(select(Entry.id).where(Entry.pruned_at.is_not(None))))
         .execution_options(synchronize_session=False)
+    )
+    session.execute(delete(SketchValue).execution_options(synchronize_session=False))
+    session.execute(
+        insert(SketchValue).from_select(
+            ["hash", "entries"],
+            select(EntrySketch.hash, func.count()).group_by(EntrySketch.hash),
+        )
     )
     attempts = _rowcount(
         delete(FetchAttempt)

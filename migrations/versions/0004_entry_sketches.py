@@ -1,12 +1,13 @@
-"""entry_sketches: a lookup table of sketch values for cross-feed duplicate detection
+"""entry_sketches and sketch_values: lookup tables for cross-feed duplicate detection
 
 Revision ID: 0004
 Revises: 0003
 Create Date: 2026-11-22
 
 Until now every new entry was compared with every entry of other feeds published within a
-week, which grows with the square of the entries. The table lets the candidates be found by
-the sketch values they share. It is filled here from the fingerprints already stored.
+week, which grows with the square of the entries. entry_sketches lets the candidates be found by
+the sketch values they share, and sketch_values counts the entries of each value so that stock
+phrases are left out. Both are filled here from the fingerprints already stored.
 """
 
 from collections.abc import Sequence
@@ -38,6 +39,11 @@ def upgrade() -> None:
         ),
     )
     op.create_index("ix_entry_sketches_entry", "entry_sketches", ["entry_id"])
+    op.create_table(
+        "sketch_values",
+        sa.Column("hash", sa.BigInteger(), primary_key=True),
+        sa.Column("entries", sa.Integer(), nullable=False),
+    )
     connection = op.get_bind()
     entries = sa.table(
         "entries",
@@ -63,8 +69,15 @@ def upgrade() -> None:
         if values:
             op.bulk_insert(sketches, values)
         last = rows[-1][0]
+    connection.execute(
+        sa.text(
+            "INSERT INTO sketch_values (hash, entries) "
+            "SELECT hash, count(*) FROM entry_sketches GROUP BY hash"
+        )
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("sketch_values")
     op.drop_index("ix_entry_sketches_entry", table_name="entry_sketches")
     op.drop_table("entry_sketches")

@@ -1,0 +1,342 @@
+"""Run the update and publish benchmarks against the farm and print a table of medians.
+
+Every measured step is a child process (see steps.py); its wall time is taken around it, its
+CPU time (user + system) and peak RSS come from wait4 for that child alone. The tools take
+turns going first from one run to the next, so a slow spell of a shared machine does not always
+fall on the same one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from importlib import metadata
+from pathlib import Path
+from typing import Any, TextIO
+
+from bench.farm import HOSTS, RSS_SHARE, Farm
+from bench.server import serve_farm
+
+ROOT = Path(__file__).resolve().parent.parent
+TOOLS = ("ours", "reader")
+COLD, ALL_304, CHANGED, PUBLISH, FILL = (
+    "cold update", "all-304 update", "changed update", "publish", "fill database",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Options:
+    feeds: int = 1000
+    entries: int = 20
+    runs: int = 3
+    modify: float = 0.1
+    only: str | None = None
+    server: str = "auto"
+    reader_workers: int = 32
+    seed: int = 7
+
+
+@dataclass(frozen=True)
+class Sample:
+    wall: float
+    cpu: float
+    rss_mib: float
+    counts: dict[str, int]
+    stored: int | None = None
+    errors: str = ""
+
+
+@dataclass
+class Report:
+    title: str
+    samples: dict[tuple[str, str], list[Sample]] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    def add(self, step: str, tool: str, sample: Sample) -> None:
+        self.samples.setdefault((step, tool), []).append(sample)
+
+    def check(self, step: str, tool: str, sample: Sample, **expected: int) -> None:
+        """Record, rather than stop at, a count that is not what the farm should give."""
+        wrong = [
+            f"{key} was {sample.counts.get(key)}, expected {value}"
+            for key, value in expected.items()
+            if sample.counts.get(key) != value
+        ]
+        if wrong:
+            first = sample.errors.strip().splitlines()[:1]
+            self.warnings.append(f"{tool} {step}: {', '.join(wrong + first)}")
+
+
+class StepFailed(RuntimeError):
+    pass
+
+
+def measure(argv: Sequence[str], cwd: Path) -> Sample:
+    """Run one child and return its wall time, CPU time, peak RSS and the counts it printed."""
+    environment = dict(os.environ)
+    environment["PYTHONPATH"] = os.pathsep.join(
+        part for part in (str(ROOT), environment.get("PYTHONPATH")) if part
+    )
+    with tempfile.TemporaryFile() as stdout, tempfile.TemporaryFile() as stderr:
+        started = time.perf_counter()
+        child = subprocess.Popen(argv, cwd=cwd, env=environment, stdout=stdout, stderr=stderr)
+        _pid, status, usage = os.wait4(child.pid, 0)
+        wall = time.perf_counter() - started
+        child.returncode = os.waitstatus_to_exitcode(status)
+        stdout.seek(0)
+        stderr.seek(0)
+        output, errors = stdout.read().decode(), stderr.read().decode()
+    if child.returncode != 0:
+        raise StepFailed(f"{' '.join(argv)} exited with {child.returncode}:\n{errors[-3000:]}")
+    lines = output.strip().splitlines()
+    counts = json.loads(lines[-1]) if lines and lines[-1].startswith("{") else {}
+    cpu = usage.ru_utime + usage.ru_stime
+    return Sample(wall, cpu, usage.ru_maxrss / 1024, counts, errors=errors)
+
+
+def stored_entries(database: Path) -> int:
+    with sqlite3.connect(database) as connection:
+        (count,) = connection.execute("SELECT count(*) FROM entries").fetchone()
+    return int(count)
+
+
+def merged_entries(database: Path) -> int:
+    with sqlite3.connect(database) as connection:
+        query = "SELECT count(*) FROM entries WHERE duplicate_of IS NOT NULL"
+        (count,) = connection.execute(query).fetchone()
+    return int(count)
+
+
+def write_config(path: Path, farm: Farm, port: int) -> Path:
+    """feeds.yaml for the farm, with the default limits: 32 requests in flight, 2 per host."""
+    lines = [
+        "planet:",
+        "  title: Benchmark planet",
+        "  link: https://planet.example.org/",
+        "feeds:",
+    ]
+    lines += [
+        f"  - {{url: {json.dumps(farm.url(index, port))}, name: {json.dumps(farm.title(index))}}}"
+        for index in range(farm.feeds)
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _python(*arguments: str) -> list[str]:
+    return [sys.executable, *arguments]
+
+
+def _timed_step(
+    report: Report, step: str, tool: str, argv: Sequence[str], cwd: Path, database: Path
+) -> Sample:
+    sample = replace(measure(argv, cwd), stored=stored_entries(database))
+    report.add(step, tool, sample)
+    print(f"  {tool:6} {step:15} {sample.wall:7.2f} s wall", file=sys.stderr, flush=True)
+    return sample
+
+
+def _run_ours(report: Report, options: Options, farm: Farm, config: Path, folder: Path) -> None:
+    database = folder / "ours.db"
+    url = f"sqlite:///{database}"
+    update = _python("-m", "bench.steps", "ours-update", str(config), url)
+    total = options.feeds * options.entries
+    sample = _timed_step(report, COLD, "ours", update, folder, database)
+    report.check(COLD, "ours", sample, polled=options.feeds, new=total, failed=0)
+    merged = merged_entries(database)
+    if merged:
+        report.warnings.append(f"ours merged {merged} farm entries as the same story")
+    sample = _timed_step(report, ALL_304, "ours", update, folder, database)
+    report.check(ALL_304, "ours", sample, not_modified=options.feeds, new=0, failed=0)
+    changed = farm.modify(options.modify)
+    try:
+        sample = _timed_step(report, CHANGED, "ours", update, folder, database)
+    finally:
+        farm.restore(changed)
+    report.check(CHANGED, "ours", sample, new=len(changed), failed=0)
+    publish = _python(
+        "-m", "aggregator", "-c", str(config), "--database", url,
+        "--output", str(folder / "public"), "publish",
+    )  # fmt: skip
+    _timed_step(report, PUBLISH, "ours", publish, folder, database)
+
+
+def _run_reader(report: Report, options: Options, farm: Farm, urls: Path, folder: Path) -> None:
+    """reader's feeds are added by an untimed step: it has no configuration file to sync."""
+    database = folder / "reader.sqlite"
+    measure(_python("-m", "bench.steps", "reader-add", str(database), str(urls)), folder)
+    update = _python(
+        "-m", "bench.steps", "reader-update", str(database), str(options.reader_workers)
+    )  # fmt: skip
+    total = options.feeds * options.entries
+    sample = _timed_step(report, COLD, "reader", update, folder, database)
+    report.check(COLD, "reader", sample, polled=options.feeds, new=total, failed=0)
+    sample = _timed_step(report, ALL_304, "reader", update, folder, database)
+    report.check(ALL_304, "reader", sample, not_modified=options.feeds, new=0, failed=0)
+    changed = farm.modify(options.modify)
+    try:
+        sample = _timed_step(report, CHANGED, "reader", update, folder, database)
+    finally:
+        farm.restore(changed)
+    report.check(CHANGED, "reader", sample, new=len(changed), failed=0)
+
+
+def reader_available() -> bool:
+    try:
+        metadata.version("reader")
+    except metadata.PackageNotFoundError:
+        return False
+    return True
+
+
+def run_updates(options: Options) -> Report:
+    tools = [tool for tool in TOOLS if options.only in (None, tool)]
+    if "reader" in tools and not reader_available():
+        print("reader is not installed (pip install reader sgmllib3k); measuring ours only",
+              file=sys.stderr)  # fmt: skip
+        tools.remove("reader")
+    workspace = _workspace()
+    try:
+        farm = Farm(workspace / "farm", options.feeds, options.entries, options.seed)
+        farm.write()
+        with serve_farm(farm.folder, options.server) as served:
+            report = Report(_title(options, served.server, tools))
+            print(report.title, file=sys.stderr, flush=True)
+            config = write_config(workspace / "feeds.yaml", farm, served.port)
+            urls = workspace / "urls.txt"
+            urls.write_text("\n".join(farm.urls(served.port)) + "\n")
+            runners: dict[str, Callable[[Path], None]] = {
+                "ours": lambda folder: _run_ours(report, options, farm, config, folder),
+                "reader": lambda folder: _run_reader(report, options, farm, urls, folder),
+            }
+            for run in range(options.runs):
+                print(f"run {run + 1} of {options.runs}", file=sys.stderr, flush=True)
+                for tool in tools if run % 2 == 0 else tools[::-1]:
+                    folder = workspace / f"run{run}-{tool}"
+                    folder.mkdir()
+                    runners[tool](folder)
+        return report
+    finally:
+        shutil.rmtree(workspace, ignore_errors=True)
+
+
+def run_publish(options: Options, entries: int) -> Report:
+    """Time `aggregator publish` alone over a database filled with `entries` entries."""
+    workspace = _workspace()
+    try:
+        farm = Farm(workspace, options.feeds, 0, options.seed)
+        config = write_config(workspace / "feeds.yaml", farm, 80)
+        database = workspace / "ours.db"
+        url = f"sqlite:///{database}"
+        report = Report(
+            f"publish over {entries} entries of {options.feeds} feeds in SQLite; "
+            f"medians of {options.runs} runs, each into an empty folder; {_machine()}"
+        )
+        print(report.title, file=sys.stderr, flush=True)
+        fill = _python("-m", "bench.steps", "fill", str(config), url, str(entries))
+        _timed_step(report, FILL, "ours", fill, workspace, database)
+        for run in range(options.runs):
+            publish = _python(
+                "-m", "aggregator", "-c", str(config), "--database", url,
+                "--output", str(workspace / f"public{run}"), "publish",
+            )  # fmt: skip
+            _timed_step(report, PUBLISH, "ours", publish, workspace, database)
+        return report
+    finally:
+        shutil.rmtree(workspace, ignore_errors=True)
+
+
+def _workspace() -> Path:
+    """A temporary folder that nginx's unprivileged worker can read when started by root."""
+    workspace = Path(tempfile.mkdtemp(prefix="bench-"))
+    workspace.chmod(0o755)
+    return workspace
+
+
+def _title(options: Options, server: str, tools: list[str]) -> str:
+    parts = [
+        f"{options.feeds} feeds x {options.entries} entries (about {RSS_SHARE:.0%} RSS 2.0, "
+        f"the rest Atom) on {len(HOSTS)} loopback hosts, served by {server}",
+        f"changed update: {options.modify:.0%} of the feeds have one new entry",
+        f"medians of {options.runs} runs",
+        "ours: aggregator " + metadata.version("aggregator")
+        + " with the default limits (32 requests in flight, 2 per host)",
+    ]  # fmt: skip
+    if "reader" in tools:
+        parts.append(f"reader {metadata.version('reader')} with {options.reader_workers} workers")
+    parts.append(_machine())
+    return "; ".join(parts)
+
+
+def _machine() -> str:
+    return f"Python {platform.python_version()}, {os.cpu_count()} CPUs"
+
+
+def table(report: Report) -> str:
+    """The medians as a Markdown table, with a reader/ours row after each compared step."""
+    header = ("step", "tool", "wall s", "CPU s", "peak RSS MiB", "feeds/s", "new entries/s",
+              "entries stored")  # fmt: skip
+    lines = [_line(header), _line(("---", "---", *("---:",) * 6))]
+    steps = dict.fromkeys(step for step, _tool in report.samples)
+    for step in steps:
+        rows = {}
+        for tool in TOOLS:
+            samples = report.samples.get((step, tool))
+            if samples:
+                rows[tool] = _medians(samples)
+                lines.append(_line((step, tool, *_cells(rows[tool]))))
+        if len(rows) == 2:
+            ratios = [
+                f"{theirs / ours:.3g}x" if ours and theirs is not None else "-"
+                for ours, theirs in zip(rows["ours"][:5], rows["reader"][:5], strict=True)
+            ]
+            lines.append(_line((step, "reader/ours", *ratios, "")))
+    return "\n".join(lines)
+
+
+def _medians(samples: list[Sample]) -> tuple[float, float, float, float | None, float | None, int]:
+    wall = statistics.median(sample.wall for sample in samples)
+    counts = samples[-1].counts
+    polled, new = counts.get("polled"), counts.get("new")
+    return (
+        wall,
+        statistics.median(sample.cpu for sample in samples),
+        statistics.median(sample.rss_mib for sample in samples),
+        polled / wall if polled else None,
+        new / wall if new else None,
+        samples[-1].stored or 0,
+    )
+
+
+def _cells(row: tuple[float, float, float, float | None, float | None, int]) -> list[str]:
+    wall, cpu, rss, feeds, entries, stored = row
+    return [
+        f"{wall:.2f}",
+        f"{cpu:.2f}",
+        f"{rss:.0f}",
+        f"{feeds:.0f}" if feeds else "-",
+        f"{entries:.0f}" if entries else "-",
+        str(stored),
+    ]
+
+
+def _line(cells: Sequence[Any]) -> str:
+    return "| " + " | ".join(str(cell) for cell in cells) + " |"
+
+
+def print_report(report: Report, out: TextIO) -> None:
+    print(report.title, file=out)
+    print(file=out)
+    print(table(report), file=out)
+    for warning in report.warnings:
+        print(f"warning: {warning}", file=out)

@@ -1,0 +1,68 @@
+"""The benchmark harness end to end on a tiny farm, served by the Python fallback server.
+
+The figures are not checked (they depend on the machine); what is checked is that every row
+is there and that the counts prove each update did its work: all entries stored by the cold
+update, nothing new from the all-304 one, one entry per modified feed from the changed one.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bench.__main__ import main
+from bench.farm import Farm
+
+FEEDS, ENTRIES = 5, 3
+
+
+def _rows(output: str) -> dict[tuple[str, str], list[str]]:
+    rows = {}
+    for line in output.splitlines():
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        if line.startswith("| ") and len(cells) == 8 and cells[0] not in ("step", "---"):
+            rows[(cells[0], cells[1])] = cells[2:]
+    return rows
+
+
+def _run(capsys: pytest.CaptureFixture[str], only: str) -> dict[tuple[str, str], list[str]]:
+    main(["--feeds", str(FEEDS), "--entries", str(ENTRIES), "--runs", "1", "--modify", "0.4",
+          "--server", "python", "--only", only])  # fmt: skip
+    output = capsys.readouterr().out
+    assert "warning:" not in output
+    return _rows(output)
+
+
+def test_ours_rows_and_counts(capsys: pytest.CaptureFixture[str]) -> None:
+    rows = _run(capsys, "ours")
+    steps = ("cold update", "all-304 update", "changed update", "publish")
+    assert list(rows) == [(step, "ours") for step in steps]
+    stored = {step: int(rows[(step, "ours")][-1]) for step in steps}
+    assert stored["cold update"] == FEEDS * ENTRIES
+    assert stored["all-304 update"] == FEEDS * ENTRIES
+    assert stored["changed update"] == FEEDS * ENTRIES + 2
+
+
+def test_reader_rows_and_counts(capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("reader")
+    rows = _run(capsys, "reader")
+    assert int(rows[("cold update", "reader")][-1]) == FEEDS * ENTRIES
+    assert int(rows[("changed update", "reader")][-1]) == FEEDS * ENTRIES + 2
+    assert ("publish", "reader") not in rows
+
+
+def test_farm_is_deterministic_and_modify_touches_only_its_sample(tmp_path: Path) -> None:
+    first = Farm(tmp_path / "a", 20, 4)
+    second = Farm(tmp_path / "b", 20, 4, anchor=first.anchor)
+    first.write()
+    second.write()
+    before = {index: first.path(index).read_bytes() for index in range(20)}
+    assert all(before[index] == second.path(index).read_bytes() for index in range(20))
+    changed = first.modify(0.25)
+    assert len(changed) == 5
+    assert [index for index in range(20) if first.path(index).read_bytes() != before[index]] == (
+        changed
+    )
+    first.restore(changed)
+    assert all(first.path(index).read_bytes() == before[index] for index in range(20))
