@@ -251,3 +251,23 @@ def test_the_outputs_stay_valid_atom(published: dict[str, Any]) -> None:
         if path.name in ("rss.xml", "opml.xml"):
             continue
         assert schema.validate(etree.parse(str(path))), (path, schema.error_log)
+
+
+def test_an_author_with_no_name_keeps_what_it_has(planet: Planet, feed_server: FeedServer) -> None:
+    url = feed_server.serve(
+        "/nameless",
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>Branch news</title>'
+        "<link>https://branch.test/</link><description>d</description><item>"
+        "<title>Minutes of the November meeting</title><link>https://branch.test/minutes</link>"
+        "<author>secretary@branch.test</author></item></channel></rss>",
+        content_type="application/rss+xml",
+    )
+    planet.write_config([{"url": url}])
+    assert planet.run("update").exit_code == 0
+    atom = etree.parse(str(planet.output / "atom.xml"))
+    namespace = {"atom": "http://www.w3.org/2005/Atom"}
+    (author,) = atom.findall("atom:entry/atom:author", namespace)
+    assert author.findtext("atom:email", namespaces=namespace) == "secretary@branch.test"
+    assert author.findtext("atom:name", namespaces=namespace) == ""
+    item = json.loads((planet.output / "feed.json").read_text("utf-8"))["items"][0]
+    assert item["authors"] == [{"url": "mailto:secretary@branch.test"}]
