@@ -84,6 +84,7 @@ _ADDED_ATTRIBUTES = {
 }
 _URL_ATTRIBUTES = frozenset({"href", "src", "cite"})
 _IMG_WITHOUT_LOADING = re.compile(r'<img\b(?! loading="lazy")')
+_LINK = re.compile(r'<a\b((?:[^>"]|"[^"]*")*)>(.*?)</a>', re.DOTALL)
 _IFRAME = re.compile(r'<iframe\b((?:[^>"]|"[^"]*")*)>.*?</iframe>', re.DOTALL)
 _ATTRIBUTE = re.compile(r'\s([^\s="]+)(?:="([^"]*)")?')
 _EMAIL = re.compile(r"[^@\s<>\"]{1,64}@[^@\s<>\"]{1,255}")
@@ -180,6 +181,7 @@ def sanitize_html(markup: str, base: str, iframe_hosts: frozenset[str] = frozens
             url_schemes=set(SAFE_SCHEMES),
             strip_comments=True,
         ).strip()
+        cleaned = _LINK.sub(_link_or_text, cleaned)
         return _IFRAME.sub(_player, _IMG_WITHOUT_LOADING.sub('<img loading="lazy"', cleaned))
 
     # Removing an element can leave markup a browser parses differently (a <p> inside a <p>
@@ -192,6 +194,14 @@ def sanitize_html(markup: str, base: str, iframe_hosts: frozenset[str] = frozens
             break
         cleaned = again
     return cleaned
+
+
+def _link_or_text(match: re.Match[str]) -> str:
+    """A link whose target was refused (javascript:, data:) becomes its text: nh3 would leave
+    an <a> with no href, which is no link and not valid HTML. Links do not nest, so the first
+    </a> closes it."""
+    names = {name for name, _value in _ATTRIBUTE.findall(match.group(1))}
+    return match.group(0) if "href" in names else match.group(2)
 
 
 def _embeddable(url: str, hosts: frozenset[str]) -> str | None:
