@@ -148,6 +148,9 @@ INDEX_SIZE = 16
 MIN_SHARED = 3
 # A lookup value held by more entries than this is a stock phrase; it is left out of lookups.
 COMMON = 100
+# Rows of entry_sketches one lookup may read: the rarest values are looked up first, since a
+# story's own text is rare and its stock phrases common.
+LOOKUP_ROWS = 3000
 _SIGNED = 2**63
 
 

@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session
 from aggregator.config import FeedConfig
 from aggregator.dedupe import (
     COMMON,
+    LOOKUP_ROWS,
     MIN_SHARED,
     SKETCH_SIZE,
     WINDOW,
@@ -352,46 +353,64 @@ def _candidates(session: Session, feed_id: int, entries: Sequence[CleanEntry]) -
     statement, its window of dates stays narrow, and a candidate's count of shared values is
     a count against one of those entries at most.
     """
-    shown = (
-        Entry.feed_id != feed_id,
-        Entry.duplicate_of.is_(None),
-        Entry.pruned_at.is_(None),
-    )
     found: dict[int, Any] = {}
     per_query = max(1, _IN_CHUNK // SKETCH_SIZE)
     ordered = sorted(entries, key=lambda entry: entry.published)
     for start in range(0, len(ordered), per_query):
         group = ordered[start : start + per_query]
-        window = Entry.published_at.between(
-            group[0].published - WINDOW, group[-1].published + WINDOW
+        earliest, latest = group[0].published - WINDOW, group[-1].published + WINDOW
+        # Only ids and links go to SQL, the other conditions are checked here: given the date
+        # window too, SQLite walks the date index through every entry of the window instead
+        # of looking the few matches up.
+        matching: list[ColumnElement[bool]] = []
+        values = _rarest(
+            session, {v for e in group for v in lookup_values(parse_fingerprint(e.fingerprint))}
         )
-        values = {v for e in group for v in lookup_values(parse_fingerprint(e.fingerprint))}
-        if values:
-            values -= set(
-                session.scalars(
-                    select(SketchValue.hash).where(
-                        SketchValue.hash.in_(sorted(values)), SketchValue.entries > COMMON
-                    )
-                )
-            )
         if values:
             sharing = (
                 select(EntrySketch.entry_id)
-                .where(EntrySketch.hash.in_(sorted(values)))
+                .where(EntrySketch.hash.in_(values))
                 .group_by(EntrySketch.entry_id)
                 .having(func.count() >= MIN_SHARED)
             )
-            rows = session.execute(
-                select(*_CANDIDATE_COLUMNS).where(Entry.id.in_(sharing), window, *shown)
-            )
-            found.update((row.id, row) for row in rows)
+            matching.append(Entry.id.in_(sharing))
         keys = sorted({entry.link_key for entry in group if entry.link_key})
         if keys:
-            rows = session.execute(
-                select(*_CANDIDATE_COLUMNS).where(Entry.link_key.in_(keys), window, *shown)
-            )
-            found.update((row.id, row) for row in rows)
+            matching.append(Entry.link_key.in_(keys))
+        if not matching:
+            continue
+        rows = session.execute(
+            select(*_CANDIDATE_COLUMNS, Entry.duplicate_of, Entry.pruned_at).where(or_(*matching))
+        )
+        found.update(
+            (row.id, row)
+            for row in rows
+            if row.feed_id != feed_id
+            and row.duplicate_of is None
+            and row.pruned_at is None
+            and earliest <= row.published_at <= latest
+        )
     return sorted(found.values(), key=lambda row: (row.published_at, row.id))
+
+
+def _rarest(session: Session, values: set[int]) -> list[int]:
+    """The values worth looking up: held by some stored entry, rarest first, within a budget
+    of rows to read. A value no entry holds cannot match; a stock phrase held by many says
+    little and costs a read of every entry that has it."""
+    if not values:
+        return []
+    counts = session.execute(
+        select(SketchValue.hash, SketchValue.entries).where(
+            SketchValue.hash.in_(sorted(values)), SketchValue.entries <= COMMON
+        )
+    ).all()
+    chosen, budget = [], LOOKUP_ROWS
+    for value, entries in sorted(counts, key=lambda row: (row.entries, row.hash)):
+        budget -= entries
+        if budget < 0:
+            break
+        chosen.append(value)
+    return chosen
 
 
 def _index_sketches(session: Session, entries: Sequence[tuple[int, CleanEntry]]) -> None:
