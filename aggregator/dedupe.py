@@ -162,7 +162,7 @@ def index_values(fingerprint: Sequence[int]) -> list[int]:
     with high probability). A lookup with all of a new entry's values against them finds every
     candidate that same_story could accept; same_story then decides on the full sketches.
     """
-    return [value - _SIGNED for value in fingerprint[:INDEX_SIZE]]
+    return lookup_values(fingerprint[:INDEX_SIZE])
 
 
 def lookup_values(fingerprint: Sequence[int]) -> list[int]:

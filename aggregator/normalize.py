@@ -239,8 +239,8 @@ def clean_enclosures(enclosures: tuple[Enclosure, ...], base: str) -> tuple[Encl
     """Absolute http(s) URLs only, one per URL, with a media type only when it is one."""
     kept: dict[str, Enclosure] = {}
     for enclosure in enclosures:
-        url = absolute_url(enclosure.url, base)
-        if url is None or not url.startswith(("http://", "https://")) or url in kept:
+        url = web_url(enclosure.url, base)
+        if url is None or url in kept:
             continue
         if len(url) > LINK_MAX_LENGTH or len(kept) == MAX_ENCLOSURES:
             continue
@@ -256,7 +256,7 @@ def normalize_feed(feed: ParsedFeed, url: str) -> ParsedFeed:
     return replace(
         feed,
         title=plain_text(feed.title or "") or None,
-        link=site_link(feed.link, url),
+        link=web_url(feed.link, url),
         details=clean_feed_details(feed.details, url),
     )
 
@@ -268,7 +268,7 @@ def clean_entry_details(details: EntryDetails, base: str) -> EntryDetails:
         links=clean_links(details.links, base),
         categories=clean_categories(details.categories),
         rights=_short_text(details.rights),
-        license=_web_url(details.license, base),
+        license=web_url(details.license, base),
         title=_clean_form(details.title),
         content=_clean_form(details.content),
     )
@@ -282,10 +282,10 @@ def clean_feed_details(details: FeedDetails, base: str) -> FeedDetails:
         links=clean_links(details.links, base),
         updated=details.updated,
         authors=clean_people(details.authors, base),
-        icon=_web_url(details.icon, base),
-        logo=_web_url(details.logo, base),
+        icon=web_url(details.icon, base),
+        logo=web_url(details.logo, base),
         rights=_short_text(details.rights),
-        license=_web_url(details.license, base),
+        license=web_url(details.license, base),
         categories=clean_categories(details.categories),
     )
 
@@ -298,7 +298,7 @@ def clean_people(people: tuple[Person, ...], base: str) -> tuple[Person, ...]:
             email=person.email.strip()
             if person.email and _EMAIL.fullmatch(person.email.strip())
             else None,
-            uri=_web_url(person.uri, base),
+            uri=web_url(person.uri, base),
         )
         for person in people
     )
@@ -309,7 +309,7 @@ def clean_links(links: tuple[Link, ...], base: str) -> tuple[Link, ...]:
     """Web links only, once each; one alternate per type and language, as RFC 4287 requires."""
     kept: dict[tuple[str | None, ...], Link] = {}
     for link in links:
-        href = _web_url(link.href, base)
+        href = web_url(link.href, base)
         rel = link.rel.strip().lower()
         if href is None or not _REL.fullmatch(rel):
             continue
@@ -346,16 +346,11 @@ def _short_text(value: str | None) -> str | None:
     return text or None
 
 
-def _web_url(value: str | None, base: str) -> str | None:
-    url = absolute_url(value, base) if value else None
-    return url if url is not None and url.startswith(("http://", "https://")) else None
+def web_url(value: str | None, base: str) -> str | None:
+    """An absolute http(s) URL, or None.
 
-
-def site_link(value: str | None, base: str) -> str | None:
-    """A feed's own link to its web site, only when it is an absolute http(s) URL.
-
-    Feeds put anything here (javascript:, their urn: id when they have no link at all), and the
-    page and the OPML turn it into a link.
+    Feeds put anything in their links (javascript:, their urn: id when they have no link at
+    all), and the pages and feeds turn them into links.
     """
     link = absolute_url(value, base) if value else None
     return link if link is not None and link.startswith(("http://", "https://")) else None

@@ -181,7 +181,12 @@ class Listing:
         return "../" * self.path.count("/")
 
     def page_path(self, number: int) -> str:
-        return "index.html" if number == 1 else f"page/{number}.html"
+        return front_page_path(number)
+
+
+def front_page_path(number: int) -> str:
+    """The front page is page 1 of its archive."""
+    return "index.html" if number == 1 else f"page/{number}.html"
 
 
 @dataclass(frozen=True)
@@ -272,7 +277,7 @@ def listings(site: SiteView, slugs: Slugs) -> list[Listing]:
     pages = max(1, -(-len(front) // per_page))
     found = [
         Listing(
-            path="index.html" if number == 1 else f"page/{number}.html",
+            path=front_page_path(number),
             title=site.title,
             kind="front",
             entries=front[(number - 1) * per_page : number * per_page],
@@ -615,10 +620,14 @@ def remove_stale(folder: Path, current: Set[str]) -> tuple[str, ...]:
                 path.unlink()
                 removed.append(relative)
     now = time.time()
-    for name in current:
-        target = folder / name
-        for leftover in target.parent.glob(f".{target.name}.*"):
-            if now - leftover.stat().st_mtime > STALE_TEMPORARY:
+    for parent in {(folder / name).parent for name in current}:
+        for leftover in parent.glob(".*"):
+            written = leftover.name[1:].rsplit(".", 1)[0]
+            if (
+                leftover.is_file()
+                and (parent / written).relative_to(folder).as_posix() in current
+                and now - leftover.stat().st_mtime > STALE_TEMPORARY
+            ):
                 leftover.unlink(missing_ok=True)
     return tuple(removed)
 

@@ -235,25 +235,19 @@ def _upsert_entries(
         for entry in entries
         if entry.guid not in known
     ]
-    changed_rows = [
-        {"id": known[entry.guid][0], **_changed_fields(entry)}
+    changed = [
+        (known[entry.guid][0], entry)
         for entry in entries
         if entry.guid in known and known[entry.guid][1] != entry.content_hash
     ]
     if new_rows:
         session.execute(_insert_ignoring_duplicates(session), new_rows)
         _merge_cross_feed(session, feed_id, [e for e in entries if e.guid not in known], shown)
-    if changed_rows:
+    if changed:
+        changed_rows = [{"id": entry_id, **_changed_fields(entry)} for entry_id, entry in changed]
         session.execute(update(Entry), changed_rows)
-        _index_sketches(
-            session,
-            [
-                (known[entry.guid][0], entry)
-                for entry in entries
-                if entry.guid in known and known[entry.guid][1] != entry.content_hash
-            ],
-        )
-    return StoredCounts(len(new_rows), len(changed_rows))
+        _index_sketches(session, changed)
+    return StoredCounts(len(new_rows), len(changed))
 
 
 def _first_entries_shown(

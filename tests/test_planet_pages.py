@@ -4,7 +4,9 @@ Atom feed; the status page and its JSON; WebSub pings; themes; stale pages remov
 from __future__ import annotations
 
 import json
+import os
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -266,3 +268,17 @@ def test_a_missing_theme_folder_is_a_check_error(planet: Planet) -> None:
     result = planet.run("check")
     assert result.exit_code == 2
     assert "planet.theme" in result.stderr and "is not a folder" in result.stderr
+
+
+def test_temporary_files_of_a_killed_publish_are_cleaned_up(site: Planet) -> None:
+    """A publish killed between writing a temporary file and renaming it leaves that file; the
+    next publish removes it once it is old enough not to belong to a publish still running."""
+    old = site.output / "sources" / ".socialist-revolution.html.k1ll3d"
+    fresh = site.output / ".index.html.runn1n"
+    for leftover in (old, fresh):
+        leftover.write_text("partial")
+    hours_ago = time.time() - 2 * 3600
+    os.utime(old, (hours_ago, hours_ago))
+    assert site.run("publish").exit_code == 0
+    assert not old.exists()
+    assert fresh.exists()
