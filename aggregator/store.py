@@ -12,12 +12,13 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     ColumnElement,
     CursorResult,
     Executable,
+    Table,
     and_,
     delete,
     exists,
@@ -64,6 +65,11 @@ from aggregator.records import (
 INACTIVE = ("disabled", "removed", "gone")
 _NOT_FEED_SETTINGS = frozenset({"line", "retention", "iframe_hosts"})
 _IN_CHUNK = 500
+# Batches of new rows are inserted into the tables directly, not through the ORM: one
+# executemany each, without the ORM's bookkeeping for every row.
+_ENTRY_TABLE = cast(Table, Entry.__table__)
+_SKETCH_TABLE = cast(Table, EntrySketch.__table__)
+_VALUE_TABLE = cast(Table, SketchValue.__table__)
 
 
 def sync_feeds(session: Session, feeds: Iterable[FeedConfig], now: datetime) -> None:
@@ -263,10 +269,12 @@ def _first_entries_shown(
     if limit is None or len(entries) <= limit:
         return every
     added = select(Feed.created_at).where(Feed.id == feed_id).scalar_subquery()
+    # Without entries of its own, any entry first seen before the feed was added is another
+    # feed's; the condition stays on first_seen_at alone so that its index answers it.
     has_entries, others_before = session.execute(
         select(
             exists().where(Entry.feed_id == feed_id),
-            exists().where(Entry.feed_id != feed_id, Entry.first_seen_at < added),
+            exists().where(Entry.first_seen_at < added),
         )
     ).one()
     if has_entries or not others_before:
@@ -420,7 +428,7 @@ def _index_sketches(session: Session, entries: Sequence[tuple[int, CleanEntry]])
         for value in dict.fromkeys(index_values(parse_fingerprint(entry.fingerprint)))
     ]
     if rows:
-        session.execute(insert(EntrySketch), rows)
+        session.execute(insert(_SKETCH_TABLE), rows)
         counts = Counter(row["hash"] for row in rows)
         session.execute(
             _count_values(session),
@@ -431,23 +439,24 @@ def _index_sketches(session: Session, entries: Sequence[tuple[int, CleanEntry]])
 def _count_values(session: Session) -> Any:
     """Add to each value's count (the counts of re-indexed entries only grow; prune recounts)."""
     if session.get_bind().dialect.name == "postgresql":
-        statement: Any = postgresql.insert(SketchValue)
+        statement: Any = postgresql.insert(_VALUE_TABLE)
     else:
-        statement = sqlite.insert(SketchValue)
+        statement = sqlite.insert(_VALUE_TABLE)
     return statement.on_conflict_do_update(
         index_elements=[SketchValue.hash],
-        set_={"entries": SketchValue.entries + statement.excluded.entries},
+        set_={"entries": _VALUE_TABLE.c.entries + statement.excluded.entries},
     )
 
 
 def _insert_ignoring_duplicates(session: Session) -> Any:
     """An insert that a concurrent writer's identical row cannot fail."""
     dialect = session.get_bind().dialect.name
+    table = _ENTRY_TABLE
     if dialect == "postgresql":
-        return postgresql.insert(Entry).on_conflict_do_nothing(constraint="uq_entries_feed_guid")
+        return postgresql.insert(table).on_conflict_do_nothing(constraint="uq_entries_feed_guid")
     if dialect == "sqlite":
-        return sqlite.insert(Entry).on_conflict_do_nothing(index_elements=["feed_id", "guid"])
-    return insert(Entry)
+        return sqlite.insert(table).on_conflict_do_nothing(index_elements=["feed_id", "guid"])
+    return insert(table)
 
 
 def _changed_fields(entry: CleanEntry) -> dict[str, Any]:
