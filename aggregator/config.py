@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 import yaml
@@ -197,6 +197,7 @@ class PlanetSection(_Section):
     theme: str | None = None
     max_connections: int = Field(default=32, ge=1, le=1000)
     per_host_connections: int = Field(default=2, ge=1, le=16)
+    parse_workers: Annotated[int, Field(ge=0, le=64)] | Literal["auto"] = "auto"
 
 
 class RuleSection(_Section):

@@ -12,7 +12,7 @@ import logging
 import time
 import zlib
 from collections import defaultdict
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncGenerator, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
@@ -58,11 +58,14 @@ async def fetch_all(
     requests: Iterable[FetchRequest],
     policy: FetchPolicy,
     should_stop: Callable[[], bool] | None = None,
-) -> AsyncIterator[FetchResult]:
+    room: asyncio.Semaphore | None = None,
+) -> AsyncGenerator[FetchResult, None]:
     """Yield results in completion order so the caller can process each while others download.
 
     `should_stop` is asked twice a second; once it says yes, fetches still in flight are
-    cancelled and nothing more is yielded.
+    cancelled and nothing more is yielded. Each fetch first takes a place in `room`, which the
+    caller gives back once it is done with the result, so downloads never run further ahead
+    of the processing than the room allows.
     """
     hosts: defaultdict[str, asyncio.Semaphore] = defaultdict(
         lambda: asyncio.Semaphore(policy.per_host)
@@ -90,6 +93,8 @@ async def fetch_all(
             host = (urlsplit(request.url).hostname or "").lower()
             # The host's turn first: a task holding one of the few overall slots while it waits
             # for its busy host would keep every other host waiting too.
+            if room is not None:
+                await room.acquire()
             async with hosts[host], overall:
                 return await fetch_one(client, request, policy)
 

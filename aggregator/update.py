@@ -5,9 +5,10 @@
       ─▶ store.record_fetch (which also links a story to the same one from another feed)
 
 A body identical to the last one parsed skips parse, normalize and filters. Feeds are fetched
-concurrently; each result is parsed and stored as soon as it arrives, in its
-own transaction, so a run killed half-way keeps every feed it finished. A feed's failure is a
-value recorded on that feed; only a database failure stops the run.
+concurrently; each result is read (parsed to feed_state.decide) as soon as it arrives, in a
+pool of processes on a large run, and stored in its own transaction, so a run killed half-way
+keeps every feed it finished. A feed's failure is a value recorded on that feed; only a
+database failure stops the run.
 """
 
 from __future__ import annotations
@@ -15,9 +16,17 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import multiprocessing
+import os
 import time
-from collections.abc import Callable
+import traceback
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import aclosing, contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Literal
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -34,6 +43,7 @@ from aggregator.parse import parse_feed
 from aggregator.records import (
     CleanEntry,
     DueFeed,
+    FeedChange,
     FeedOutcome,
     FetchRequest,
     FetchResult,
@@ -45,6 +55,15 @@ from aggregator.schedule import Bounds
 log = logging.getLogger(__name__)
 
 Progress = Callable[[FeedOutcome], None]
+
+
+# Below this many due feeds a pool of parsing processes costs more to start (each worker loads
+# the language model, about a second of CPU) than it saves.
+POOL_MIN_FEEDS = 100
+# Fetched results that may wait for their turn to be read and stored, beyond the requests in
+# flight: enough to keep every parsing process busy, few enough that memory stays flat however
+# many feeds a run polls.
+WAITING_PER_WORKER = 4
 
 
 def run_update(
@@ -66,8 +85,17 @@ def run_update(
     work = [(feed, configs[feed.url]) for feed in due]
     if started is not None:
         started(len(work))
-    outcomes = asyncio.run(_poll(sessions, work, policy, progress, should_stop))
+    workers = parse_workers(settings.planet.parse_workers, len(work))
+    outcomes = asyncio.run(_poll(sessions, work, policy, workers, progress, should_stop))
     return UpdateResult(outcomes=tuple(outcomes), duration=time.monotonic() - clock)
+
+
+def parse_workers(setting: int | Literal["auto"], due: int) -> int:
+    """Processes that parse and normalize while this one downloads and stores; 0 does it all
+    here. "auto" is one per CPU, for a run large enough to repay starting them."""
+    if setting == "auto":
+        return (os.cpu_count() or 1) if due >= POOL_MIN_FEEDS else 0
+    return setting
 
 
 def fetch_policy(settings: Settings) -> FetchPolicy:
@@ -84,9 +112,16 @@ async def _poll(
     sessions: sessionmaker[Session],
     work: list[tuple[DueFeed, FeedConfig]],
     policy: FetchPolicy,
+    workers: int,
     progress: Progress | None,
     should_stop: Callable[[], bool] | None,
 ) -> list[FeedOutcome]:
+    """Download, read and store as a pipeline: the event loop downloads, `workers` processes
+    read (parse, normalize, dedupe within the feed), one thread stores, one feed at a time.
+
+    Reading and storing stay off the event loop, where they would stall the downloads in flight
+    until their timeouts fired. Storing stays in one thread: the database has one writer.
+    """
     feeds = {feed.id: (feed, config) for feed, config in work}
     requests = [
         FetchRequest(
@@ -99,54 +134,148 @@ async def _poll(
         )
         for feed, config in work
     ]
-    outcomes = []
-    async for result in fetch_all(requests, policy, should_stop):
-        # Parsing and storing run in a worker thread, one result at a time, so the event
-        # loop keeps downloading meanwhile; on the loop they would stall the downloads in
-        # flight until their timeouts fired.
-        outcome = await asyncio.to_thread(process_result, sessions, *feeds[result.feed_id], result)
-        outcomes.append(outcome)
-        if progress is not None:
-            progress(outcome)
+    loop = asyncio.get_running_loop()
+    room = asyncio.Semaphore(policy.max_connections + WAITING_PER_WORKER * max(1, workers))
+    outcomes: list[FeedOutcome] = []
+    failures: list[BaseException] = []
+    with _readers(workers) as readers, ThreadPoolExecutor(1, "store") as writer:
+
+        async def handle(result: FetchResult) -> None:
+            feed, config = feeds[result.feed_id]
+            try:
+                read = None
+                if readers is not None:
+                    read = await _read_elsewhere(loop, readers, feed, config, result)
+                if read is None:
+                    outcome = await loop.run_in_executor(
+                        writer, process_result, sessions, feed, config, result
+                    )
+                else:
+                    outcome = await loop.run_in_executor(
+                        writer, store_fetch, sessions, feed, config, result, read
+                    )
+            except BaseException as failure:
+                failures.append(failure)
+                raise
+            finally:
+                room.release()
+            outcomes.append(outcome)
+            if progress is not None:
+                progress(outcome)
+
+        tasks = []
+        async with aclosing(fetch_all(requests, policy, should_stop, room)) as results:
+            async for result in results:
+                if failures:
+                    break
+                tasks.append(asyncio.create_task(handle(result)))
+        await asyncio.gather(*tasks)
     return outcomes
+
+
+@contextmanager
+def _readers(workers: int) -> Iterator[ProcessPoolExecutor | None]:
+    """The parsing processes, forked from a server process that imported this module, so each
+    starts at once and none inherits the threads of a daemon."""
+    if workers == 0:
+        yield None
+        return
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([__name__])
+    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+        yield pool
+
+
+async def _read_elsewhere(
+    loop: asyncio.AbstractEventLoop,
+    readers: ProcessPoolExecutor,
+    feed: DueFeed,
+    config: FeedConfig,
+    result: FetchResult,
+) -> ReadFetch | None:
+    """Read in a parsing process; None when the pool is broken (a worker was killed, say by
+    the OOM killer), so that the feed is read here instead of lost."""
+    try:
+        return await loop.run_in_executor(
+            readers, read_fetch, feed, config, result, datetime.now(UTC)
+        )
+    except BrokenProcessPool:
+        log.warning("%s: the parsing process died; reading the feed in the main process", feed.url)
+        return None
+
+
+@dataclass(frozen=True)
+class ReadFetch:
+    """What one fetch result says, worked out without the database, so that it can be done in
+    another process. `notes` and `failure` (a traceback) are for the log of the process that
+    stores it."""
+
+    change: FeedChange
+    entries: tuple[CleanEntry, ...]
+    parsed: bool
+    notes: tuple[str, ...] = ()
+    failure: str | None = None
 
 
 def process_result(
     sessions: sessionmaker[Session], feed: DueFeed, config: FeedConfig, result: FetchResult
 ) -> FeedOutcome:
-    """Parse, normalize and store one fetch result in one transaction.
+    """Read and store one fetch result, in this thread."""
+    read = read_fetch(feed, config, result, datetime.now(UTC))
+    return store_fetch(sessions, feed, config, result, read)
+
+
+def read_fetch(feed: DueFeed, config: FeedConfig, result: FetchResult, now: datetime) -> ReadFetch:
+    """Parse, normalize and judge one fetch result.
 
     A body identical to the last one parsed is not parsed again, for sources that send
     neither ETag nor Last-Modified.
     """
-    now = datetime.now(UTC)
     parsed = None
     entries: list[CleanEntry] = []
     error = result.error
     body_hash = None
+    failure = None
     if error is None and result.content is not None:
         body_hash = hashlib.sha256(result.content).hexdigest()
         if body_hash != feed.body_hash:
             try:
                 parsed, entries = read_entries(feed, config, result, result.content)
-            except ParseError as failure:
-                error = failure.reason
-            except Exception as failure:
+            except ParseError as problem:
+                error = problem.reason
+            except Exception as problem:
                 # One source's content must not stop the run for every other feed; the feed
                 # is marked failing with the reason and the traceback goes to the log.
-                log.exception("%s: unexpected error while reading the feed", feed.url)
-                error = f"unexpected error while reading the feed: {type(failure).__name__}"
+                failure = traceback.format_exc()
+                error = f"unexpected error while reading the feed: {type(problem).__name__}"
     bounds = Bounds(config.interval, config.min_interval, config.max_interval)
     change = decide(feed, bounds, result, parsed, error, body_hash, now)
+    notes = (parsed.warning,) if parsed is not None and parsed.warning else ()
+    return ReadFetch(change, tuple(entries), parsed is not None, notes, failure)
+
+
+def store_fetch(
+    sessions: sessionmaker[Session],
+    feed: DueFeed,
+    config: FeedConfig,
+    result: FetchResult,
+    read: ReadFetch,
+) -> FeedOutcome:
+    """Store one read fetch result in one transaction."""
+    for note in read.notes:
+        log.info("%s: %s", feed.url, note)
+    if read.failure is not None:
+        log.error("%s: unexpected error while reading the feed\n%s", feed.url, read.failure)
+    change = read.change
     with storage_errors(), sessions.begin() as session:
         counts = store.record_fetch(
-            session, feed.id, result, change, entries, config.new_feed_items
+            session, feed.id, result, change, read.entries, config.new_feed_items
         )
-    if error is not None:
+    if change.last_error is not None:
         log.info("%s failed: %s", feed.url, change.last_error)
         state = "failed"
     else:
-        state = "ok" if parsed is not None else "not_modified"
+        state = "ok" if read.parsed else "not_modified"
         log.debug("%s: %s, %d new, %d updated", feed.url, state, counts.new, counts.updated)
     return FeedOutcome(
         feed_id=feed.id,
@@ -165,8 +294,6 @@ def read_entries(
 ) -> tuple[ParsedFeed, list[CleanEntry]]:
     url = result.final_url or result.url
     parsed = normalize_feed(parse_feed(content, url, result.headers), url)
-    if parsed.warning:
-        log.info("%s: %s", feed.url, parsed.warning)
     options = NormalizeOptions(
         excerpt_words=config.excerpt_words,
         language=config.language,

@@ -229,3 +229,26 @@ def test_an_unexpected_error_in_one_feed_does_not_stop_the_others(
     assert "unexpected error while reading the feed: RuntimeError" in str(
         states[fragile_url]["last_error"]
     )
+
+
+def test_feeds_read_in_parsing_processes_publish_the_same_site(
+    planet: Planet, feed_server: FeedServer, tmp_path: Path
+) -> None:
+    """A large run reads feeds in a pool of processes; what it stores and publishes must be
+    what reading them in the updating process gives."""
+    _serve_sources(planet, feed_server, parse_workers=2)
+    result = planet.run("-v", "update")
+    assert result.exit_code == 0, result.output
+    assert f"{TOTAL} new" in result.stdout
+    assert "0 failed" in result.stdout
+    in_process = Planet(root=tmp_path / "in-process", database_url="")
+    in_process.root.mkdir()
+    in_process.database_url = f"sqlite:///{in_process.root / 'planet.db'}"
+    config = planet.config.read_text(encoding="utf-8")
+    assert "parse_workers: 2" in config
+    in_process.config.write_text(config.replace("parse_workers: 2", "parse_workers: 0"))
+    assert in_process.run("update").exit_code == 0
+    pooled = {name: content for name, (_time, content) in _snapshot(planet.output).items()}
+    alone = {name: content for name, (_time, content) in _snapshot(in_process.output).items()}
+    assert pooled.keys() == alone.keys()
+    assert [name for name in pooled if pooled[name] != alone[name]] == []
