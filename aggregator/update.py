@@ -6,9 +6,10 @@
 
 A body identical to the last one parsed skips parse, normalize and filters. Feeds are fetched
 concurrently; each result is read (parsed to feed_state.decide) as soon as it arrives, in a
-pool of processes on a large run, and stored in its own transaction, so a run killed half-way
-keeps every feed it finished. A feed's failure is a value recorded on that feed; only a
-database failure stops the run.
+pool of processes on a large run, and a feed with something new is stored in its own
+transaction, so a run killed half-way keeps every entry it stored. Feeds with nothing new (304,
+failures) are stored a hundred to a transaction; a killed run only polls them again. A feed's
+failure is a value recorded on that feed; only a database failure stops the run.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import multiprocessing
 import os
 import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import aclosing, contextmanager
@@ -64,6 +65,8 @@ POOL_MIN_FEEDS = 100
 # flight: enough to keep every parsing process busy, few enough that memory stays flat however
 # many feeds a run polls.
 WAITING_PER_WORKER = 4
+# Feeds with nothing to parse (304 Not Modified, failures) stored to one transaction.
+QUIET_BATCH = 100
 
 
 def run_update(
@@ -138,30 +141,50 @@ async def _poll(
     room = asyncio.Semaphore(policy.max_connections + WAITING_PER_WORKER * max(1, workers))
     outcomes: list[FeedOutcome] = []
     failures: list[BaseException] = []
+    quiet: list[Fetched] = []
     with _readers(workers) as readers, ThreadPoolExecutor(1, "store") as writer:
+
+        def report(done: Sequence[FeedOutcome]) -> None:
+            outcomes.extend(done)
+            if progress is not None:
+                for outcome in done:
+                    progress(outcome)
+
+        async def store_quiet() -> None:
+            batch = quiet[:]
+            quiet.clear()
+            if batch:
+                report(await loop.run_in_executor(writer, store_fetches, sessions, batch))
 
         async def handle(result: FetchResult) -> None:
             feed, config = feeds[result.feed_id]
             try:
-                read = None
+                if result.content is None:
+                    # A 304 or a failure: nothing to parse, and a row or two to write, which
+                    # are written many feeds to a transaction.
+                    read = read_fetch(feed, config, result, datetime.now(UTC))
+                    quiet.append(Fetched(feed, config, result, read))
+                    if len(quiet) >= QUIET_BATCH:
+                        await store_quiet()
+                    return
+                found = None
                 if readers is not None:
-                    read = await _read_elsewhere(loop, readers, feed, config, result)
-                if read is None:
+                    found = await _read_elsewhere(loop, readers, feed, config, result)
+                if found is None:
                     outcome = await loop.run_in_executor(
                         writer, process_result, sessions, feed, config, result
                     )
                 else:
-                    outcome = await loop.run_in_executor(
-                        writer, store_fetch, sessions, feed, config, result, read
+                    fetched = Fetched(feed, config, result, found)
+                    (outcome,) = await loop.run_in_executor(
+                        writer, store_fetches, sessions, [fetched]
                     )
+                report([outcome])
             except BaseException as failure:
                 failures.append(failure)
                 raise
             finally:
                 room.release()
-            outcomes.append(outcome)
-            if progress is not None:
-                progress(outcome)
 
         tasks = []
         async with aclosing(fetch_all(requests, policy, should_stop, room)) as results:
@@ -170,6 +193,7 @@ async def _poll(
                     break
                 tasks.append(asyncio.create_task(handle(result)))
         await asyncio.gather(*tasks)
+        await store_quiet()
     return outcomes
 
 
@@ -222,7 +246,8 @@ def process_result(
 ) -> FeedOutcome:
     """Read and store one fetch result, in this thread."""
     read = read_fetch(feed, config, result, datetime.now(UTC))
-    return store_fetch(sessions, feed, config, result, read)
+    (outcome,) = store_fetches(sessions, [Fetched(feed, config, result, read)])
+    return outcome
 
 
 def read_fetch(feed: DueFeed, config: FeedConfig, result: FetchResult, now: datetime) -> ReadFetch:
@@ -254,35 +279,55 @@ def read_fetch(feed: DueFeed, config: FeedConfig, result: FetchResult, now: date
     return ReadFetch(change, tuple(entries), parsed is not None, notes, failure)
 
 
-def store_fetch(
-    sessions: sessionmaker[Session],
-    feed: DueFeed,
-    config: FeedConfig,
-    result: FetchResult,
-    read: ReadFetch,
-) -> FeedOutcome:
-    """Store one read fetch result in one transaction."""
-    for note in read.notes:
-        log.info("%s: %s", feed.url, note)
-    if read.failure is not None:
-        log.error("%s: unexpected error while reading the feed\n%s", feed.url, read.failure)
-    change = read.change
+@dataclass(frozen=True)
+class Fetched:
+    feed: DueFeed
+    config: FeedConfig
+    result: FetchResult
+    read: ReadFetch
+
+
+def store_fetches(sessions: sessionmaker[Session], batch: Sequence[Fetched]) -> list[FeedOutcome]:
+    """Store read fetch results in one transaction: a feed with new entries alone, so that a
+    run killed half-way keeps every feed it finished; feeds with nothing new many at once."""
+    for fetched in batch:
+        for note in fetched.read.notes:
+            log.info("%s: %s", fetched.feed.url, note)
+        if fetched.read.failure is not None:
+            log.error(
+                "%s: unexpected error while reading the feed\n%s",
+                fetched.feed.url,
+                fetched.read.failure,
+            )
     with storage_errors(), sessions.begin() as session:
-        counts = store.record_fetch(
-            session, feed.id, result, change, read.entries, config.new_feed_items
-        )
+        counts = [
+            store.record_fetch(
+                session,
+                fetched.feed.id,
+                fetched.result,
+                fetched.read.change,
+                fetched.read.entries,
+                fetched.config.new_feed_items,
+            )
+            for fetched in batch
+        ]
+    return [_outcome(fetched, stored) for fetched, stored in zip(batch, counts, strict=True)]
+
+
+def _outcome(fetched: Fetched, counts: store.StoredCounts) -> FeedOutcome:
+    feed, change = fetched.feed, fetched.read.change
     if change.last_error is not None:
         log.info("%s failed: %s", feed.url, change.last_error)
         state = "failed"
     else:
-        state = "ok" if read.parsed else "not_modified"
+        state = "ok" if fetched.read.parsed else "not_modified"
         log.debug("%s: %s, %d new, %d updated", feed.url, state, counts.new, counts.updated)
     return FeedOutcome(
         feed_id=feed.id,
         url=feed.url,
         name=feed.name,
         state=state,
-        http_status=result.status_code,
+        http_status=fetched.result.status_code,
         new_entries=counts.new,
         updated_entries=counts.updated,
         error=change.last_error,
