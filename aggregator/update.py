@@ -95,9 +95,10 @@ def run_update(
 
 def parse_workers(setting: int | Literal["auto"], due: int) -> int:
     """Processes that parse and normalize while this one downloads and stores; 0 does it all
-    here. "auto" is one per CPU, for a run large enough to repay starting them."""
+    here. "auto" is one per CPU beyond the one this process keeps busy, for a run large enough
+    to repay starting them (on 2 CPUs, a second worker made the cold update slower)."""
     if setting == "auto":
-        return (os.cpu_count() or 1) if due >= POOL_MIN_FEEDS else 0
+        return (os.cpu_count() or 1) - 1 if due >= POOL_MIN_FEEDS else 0
     return setting
 
 
