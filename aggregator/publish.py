@@ -267,7 +267,9 @@ def render_site(site: SiteView) -> Iterator[tuple[str, bytes]]:
 
 
 def _file(text: str) -> bytes:
-    return (text.rstrip() + "\n").encode("utf-8")
+    """Characters XML 1.0 forbids would make a whole feed unreadable; they are dropped from
+    each file as a whole, one pass instead of one per value the templates print."""
+    return (_XML_INVALID.sub("", text).rstrip() + "\n").encode("utf-8")
 
 
 def listings(site: SiteView, slugs: Slugs) -> list[Listing]:
@@ -402,7 +404,7 @@ def _moment(value: datetime | None) -> str | None:
 def render_opml(site: SiteView, environment: Environment | None = None) -> str:
     """The subscription list as OPML 2.0; it needs the feeds only, not the entries."""
     template = (environment or _environment(site.theme)).get_template("opml.xml")
-    return template.render(site=site, feeds=site.feeds, version=__version__)
+    return _XML_INVALID.sub("", template.render(site=site, feeds=site.feeds, version=__version__))
 
 
 def group_by_day(entries: Sequence[EntryView]) -> list[tuple[date, list[EntryView]]]:
@@ -553,17 +555,6 @@ def rfc822(moment: datetime) -> str:
     return format_datetime(moment.astimezone(UTC), usegmt=True)
 
 
-def _xml_safe(value: Any) -> Any:
-    """Characters XML 1.0 forbids would make a whole feed unreadable; drop them on output.
-
-    Markup stays Markup, or Jinja would escape sanitized HTML a second time.
-    """
-    if not isinstance(value, str):
-        return value
-    cleaned = _XML_INVALID.sub("", value)
-    return Markup(cleaned) if isinstance(value, Markup) else cleaned
-
-
 def _environment(theme: Path | None = None) -> Environment:
     """The built-in templates, each overridden by the theme's file of the same name."""
     package = PackageLoader("aggregator", "templates")
@@ -571,7 +562,6 @@ def _environment(theme: Path | None = None) -> Environment:
         loader=ChoiceLoader([FileSystemLoader(theme), package]) if theme else package,
         autoescape=select_autoescape(["html", "xml"]),
         undefined=StrictUndefined,
-        finalize=_xml_safe,
         keep_trailing_newline=True,
     )
     environment.filters["rfc3339"] = rfc3339

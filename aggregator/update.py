@@ -21,10 +21,10 @@ import multiprocessing
 import os
 import time
 import traceback
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from contextlib import aclosing, contextmanager
+from contextlib import aclosing
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
@@ -58,9 +58,10 @@ log = logging.getLogger(__name__)
 Progress = Callable[[FeedOutcome], None]
 
 
-# Below this many due feeds a pool of parsing processes costs more to start (each worker loads
-# the language model, about a second of CPU) than it saves.
-POOL_MIN_FEEDS = 100
+# With "auto", the first bodies of a run are read in this process and the pool starts with the
+# next one: for fewer, a worker costs more to start (it loads the language model, about a second
+# of CPU) than it saves. A run where most feeds answer 304 often never starts it.
+POOL_AFTER_BODIES = 30
 # Fetched results that may wait for their turn to be read and stored, beyond the requests in
 # flight: enough to keep every parsing process busy, few enough that memory stays flat however
 # many feeds a run polls.
@@ -88,18 +89,50 @@ def run_update(
     work = [(feed, configs[feed.url]) for feed in due]
     if started is not None:
         started(len(work))
-    workers = parse_workers(settings.planet.parse_workers, len(work))
-    outcomes = asyncio.run(_poll(sessions, work, policy, workers, progress, should_stop))
+    readers = Readers.for_setting(settings.planet.parse_workers)
+    try:
+        outcomes = asyncio.run(_poll(sessions, work, policy, readers, progress, should_stop))
+    finally:
+        readers.close()
     return UpdateResult(outcomes=tuple(outcomes), duration=time.monotonic() - clock)
 
 
-def parse_workers(setting: int | Literal["auto"], due: int) -> int:
-    """Processes that parse and normalize while this one downloads and stores; 0 does it all
-    here. "auto" is one per CPU beyond the one this process keeps busy, for a run large enough
-    to repay starting them (on 2 CPUs, a second worker made the cold update slower)."""
-    if setting == "auto":
-        return (os.cpu_count() or 1) - 1 if due >= POOL_MIN_FEEDS else 0
-    return setting
+class Readers:
+    """The processes that parse and normalize while this one downloads and stores, started
+    when the run has read `after` bodies here.
+
+    They are forked from a server process that imported this module, so each starts at once
+    and none inherits the threads of a daemon.
+    """
+
+    def __init__(self, workers: int, after: int) -> None:
+        self.workers = workers
+        self.after = after
+        self.bodies = 0
+        self.pool: ProcessPoolExecutor | None = None
+
+    @classmethod
+    def for_setting(cls, setting: int | Literal["auto"]) -> Readers:
+        """ "auto" is one worker per CPU beyond the one this process keeps busy (on 2 CPUs a
+        second worker made the cold update slower); a number is that many from the start."""
+        if setting == "auto":
+            return cls((os.cpu_count() or 1) - 1, POOL_AFTER_BODIES)
+        return cls(setting, 0)
+
+    def next_pool(self) -> ProcessPoolExecutor | None:
+        """Where to read the next body: the pool, or None for this process."""
+        self.bodies += 1
+        if self.workers == 0 or self.bodies <= self.after:
+            return None
+        if self.pool is None:
+            context = multiprocessing.get_context("forkserver")
+            context.set_forkserver_preload([__name__])
+            self.pool = ProcessPoolExecutor(self.workers, mp_context=context)
+        return self.pool
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown()
 
 
 def fetch_policy(settings: Settings) -> FetchPolicy:
@@ -116,12 +149,12 @@ async def _poll(
     sessions: sessionmaker[Session],
     work: list[tuple[DueFeed, FeedConfig]],
     policy: FetchPolicy,
-    workers: int,
+    readers: Readers,
     progress: Progress | None,
     should_stop: Callable[[], bool] | None,
 ) -> list[FeedOutcome]:
-    """Download, read and store as a pipeline: the event loop downloads, `workers` processes
-    read (parse, normalize, dedupe within the feed), one thread stores, one feed at a time.
+    """Download, read and store as a pipeline: the event loop downloads, `readers` read
+    (parse, normalize, dedupe within the feed), one thread stores, one feed at a time.
 
     Reading and storing stay off the event loop, where they would stall the downloads in flight
     until their timeouts fired. Storing stays in one thread: the database has one writer.
@@ -139,11 +172,11 @@ async def _poll(
         for feed, config in work
     ]
     loop = asyncio.get_running_loop()
-    room = asyncio.Semaphore(policy.max_connections + WAITING_PER_WORKER * max(1, workers))
+    room = asyncio.Semaphore(policy.max_connections + WAITING_PER_WORKER * max(1, readers.workers))
     outcomes: list[FeedOutcome] = []
     failures: list[BaseException] = []
     quiet: list[Fetched] = []
-    with _readers(workers) as readers, ThreadPoolExecutor(1, "store") as writer:
+    with ThreadPoolExecutor(1, "store") as writer:
 
         def report(done: Sequence[FeedOutcome]) -> None:
             outcomes.extend(done)
@@ -169,8 +202,9 @@ async def _poll(
                         await store_quiet()
                     return
                 found = None
-                if readers is not None:
-                    found = await _read_elsewhere(loop, readers, feed, config, result)
+                pool = readers.next_pool()
+                if pool is not None:
+                    found = await _read_elsewhere(loop, pool, feed, config, result)
                 if found is None:
                     outcome = await loop.run_in_executor(
                         writer, process_result, sessions, feed, config, result
@@ -198,22 +232,9 @@ async def _poll(
     return outcomes
 
 
-@contextmanager
-def _readers(workers: int) -> Iterator[ProcessPoolExecutor | None]:
-    """The parsing processes, forked from a server process that imported this module, so each
-    starts at once and none inherits the threads of a daemon."""
-    if workers == 0:
-        yield None
-        return
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload([__name__])
-    with ProcessPoolExecutor(workers, mp_context=context) as pool:
-        yield pool
-
-
 async def _read_elsewhere(
     loop: asyncio.AbstractEventLoop,
-    readers: ProcessPoolExecutor,
+    pool: ProcessPoolExecutor,
     feed: DueFeed,
     config: FeedConfig,
     result: FetchResult,
@@ -221,9 +242,7 @@ async def _read_elsewhere(
     """Read in a parsing process; None when the pool is broken (a worker was killed, say by
     the OOM killer), so that the feed is read here instead of lost."""
     try:
-        return await loop.run_in_executor(
-            readers, read_fetch, feed, config, result, datetime.now(UTC)
-        )
+        return await loop.run_in_executor(pool, read_fetch, feed, config, result, datetime.now(UTC))
     except BrokenProcessPool:
         log.warning("%s: the parsing process died; reading the feed in the main process", feed.url)
         return None
