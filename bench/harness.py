@@ -1,9 +1,10 @@
 """Run the update and publish benchmarks against the farm and print a table of medians.
 
 Every measured step is a child process (see steps.py); its wall time is taken around it, its
-CPU time (user + system) and peak RSS come from wait4 for that child alone. The tools take
-turns going first from one run to the next, so a slow spell of a shared machine does not always
-fall on the same one.
+CPU time (user + system) and peak RSS come from wait4 for that child, and a thread samples its
+whole process tree while it runs, for the memory and CPU of the worker processes that wait4
+does not see. The tools take turns going first from one run to the next, so a slow spell of a
+shared machine does not always fall on the same one.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -51,9 +53,11 @@ class Sample:
     wall: float
     cpu: float
     rss_mib: float
+    tree_pss_mib: float
     counts: dict[str, int]
     stored: int | None = None
     errors: str = ""
+    wait4_cpu: float = 0.0
 
 
 @dataclass
@@ -82,7 +86,12 @@ class StepFailed(RuntimeError):
 
 
 def measure(argv: Sequence[str], cwd: Path) -> Sample:
-    """Run one child and return its wall time, CPU time, peak RSS and the counts it printed."""
+    """Run one child and return its wall time, CPU time, peak memory and the counts it printed.
+
+    The CPU time is the larger of wait4's and the sampled tree's: wait4 misses descendants the
+    child never waits for (the forkserver's parsing workers are the forkserver's to reap, and
+    nobody waits for the forkserver), while sampling misses each process's last interval.
+    """
     environment = dict(os.environ)
     environment["PYTHONPATH"] = os.pathsep.join(
         part for part in (str(ROOT), environment.get("PYTHONPATH")) if part
@@ -90,6 +99,14 @@ def measure(argv: Sequence[str], cwd: Path) -> Sample:
     with tempfile.TemporaryFile() as stdout, tempfile.TemporaryFile() as stderr:
         started = time.perf_counter()
         child = subprocess.Popen(argv, cwd=cwd, env=environment, stdout=stdout, stderr=stderr)
+        tree = TreeSampler(child.pid)
+        tree.start()
+        try:
+            # Exited but not reaped: the pid cannot be reused under the sampler, and the zombie's
+            # stat still gives the child's final CPU time for the last sample.
+            os.waitid(os.P_PID, child.pid, os.WEXITED | os.WNOWAIT)
+        finally:
+            tree.stop()
         _pid, status, usage = os.wait4(child.pid, 0)
         wall = time.perf_counter() - started
         child.returncode = os.waitstatus_to_exitcode(status)
@@ -100,8 +117,100 @@ def measure(argv: Sequence[str], cwd: Path) -> Sample:
         raise StepFailed(f"{' '.join(argv)} exited with {child.returncode}:\n{errors[-3000:]}")
     lines = output.strip().splitlines()
     counts = json.loads(lines[-1]) if lines and lines[-1].startswith("{") else {}
-    cpu = usage.ru_utime + usage.ru_stime
-    return Sample(wall, cpu, usage.ru_maxrss / 1024, counts, errors=errors)
+    wait4_cpu = usage.ru_utime + usage.ru_stime
+    return Sample(
+        wall, max(wait4_cpu, tree.cpu), usage.ru_maxrss / 1024, tree.peak_pss / 1024**2, counts,
+        errors=errors, wait4_cpu=wait4_cpu,
+    )  # fmt: skip
+
+
+_VANISHED = (FileNotFoundError, ProcessLookupError, PermissionError)
+
+
+class TreeSampler:
+    """Peak PSS and CPU time of a process and all its descendants, sampled from /proc.
+
+    ru_maxrss is the largest single process, not the sum over a pool. PSS rather than RSS, so
+    that pages a forked worker still shares with its parent are counted once, not per process.
+    Descendants are found by parent pid over all of /proc, since a kernel built without
+    CONFIG_PROC_CHILDREN has no /proc/PID/task/TID/children.
+    """
+
+    def __init__(self, root: int, interval: float = 0.05) -> None:
+        self.root = root
+        self.interval = interval
+        self.peak_pss = 0
+        self._cpu_ticks: dict[tuple[int, int], int] = {}
+        self._halt = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="tree-sampler", daemon=True)
+
+    @property
+    def cpu(self) -> float:
+        """Seconds of user + system time, each process counted at the last time it was seen."""
+        return sum(self._cpu_ticks.values()) / os.sysconf("SC_CLK_TCK")
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._halt.set()
+        self._thread.join()
+        self.sample()
+
+    def _run(self) -> None:
+        while True:
+            self.sample()
+            if self._halt.wait(self.interval):
+                return
+
+    def sample(self) -> None:
+        stats = _process_stats()
+        children: dict[int, list[int]] = {}
+        for pid, (ppid, _started, _ticks) in stats.items():
+            children.setdefault(ppid, []).append(pid)
+        tree, frontier = [], [self.root]
+        while frontier:
+            pid = frontier.pop()
+            if pid in stats:
+                tree.append(pid)
+                frontier += children.get(pid, [])
+        total = 0
+        for pid in tree:
+            _ppid, started, ticks = stats[pid]
+            # Keyed by start time too, in case a pid is reused within one step.
+            self._cpu_ticks[pid, started] = ticks
+            total += _pss_bytes(pid)
+        self.peak_pss = max(self.peak_pss, total)
+
+
+def _process_stats() -> dict[int, tuple[int, int, int]]:
+    """Parent pid, start time and user + system ticks of every process, by pid."""
+    stats = {}
+    for folder in Path("/proc").iterdir():
+        if not folder.name.isdigit():
+            continue
+        try:
+            line = (folder / "stat").read_bytes()
+        except _VANISHED:
+            continue
+        # The command name is in parentheses and may itself hold spaces and parentheses.
+        fields = line[line.rfind(b")") + 2 :].split()
+        if len(fields) < 20:
+            continue
+        ppid, ticks, started = int(fields[1]), int(fields[11]) + int(fields[12]), int(fields[19])
+        stats[int(folder.name)] = (ppid, started, ticks)
+    return stats
+
+
+def _pss_bytes(pid: int) -> int:
+    try:
+        with Path(f"/proc/{pid}/smaps_rollup").open("rb") as file:
+            for line in file:
+                if line.startswith(b"Pss:"):
+                    return int(line.split()[1]) * 1024
+    except _VANISHED:
+        pass
+    return 0
 
 
 def stored_entries(database: Path) -> int:
@@ -142,7 +251,11 @@ def _timed_step(
 ) -> Sample:
     sample = replace(measure(argv, cwd), stored=stored_entries(database))
     report.add(step, tool, sample)
-    print(f"  {tool:6} {step:15} {sample.wall:7.2f} s wall", file=sys.stderr, flush=True)
+    print(
+        f"  {tool:6} {step:15} {sample.wall:7.2f} s wall, {sample.cpu:7.2f} s CPU"
+        f" ({sample.wait4_cpu:.2f} s by wait4), {sample.tree_pss_mib:.0f} MiB tree PSS",
+        file=sys.stderr, flush=True,
+    )  # fmt: skip
     return sample
 
 
@@ -284,9 +397,9 @@ def _machine() -> str:
 
 def table(report: Report) -> str:
     """The medians as a Markdown table, with a reader/ours row after each compared step."""
-    header = ("step", "tool", "wall s", "CPU s", "peak RSS MiB", "feeds/s", "new entries/s",
-              "entries stored")  # fmt: skip
-    lines = [_line(header), _line(("---", "---", *("---:",) * 6))]
+    header = ("step", "tool", "wall s", "CPU s", "peak RSS MiB", "peak tree PSS MiB", "feeds/s",
+              "new entries/s", "entries stored")  # fmt: skip
+    lines = [_line(header), _line(("---", "---", *("---:",) * 7))]
     steps = dict.fromkeys(step for step, _tool in report.samples)
     for step in steps:
         rows = {}
@@ -298,13 +411,16 @@ def table(report: Report) -> str:
         if len(rows) == 2:
             ratios = [
                 f"{theirs / ours:.3g}x" if ours and theirs is not None else "-"
-                for ours, theirs in zip(rows["ours"][:5], rows["reader"][:5], strict=True)
+                for ours, theirs in zip(rows["ours"][:-1], rows["reader"][:-1], strict=True)
             ]
             lines.append(_line((step, "reader/ours", *ratios, "")))
     return "\n".join(lines)
 
 
-def _medians(samples: list[Sample]) -> tuple[float, float, float, float | None, float | None, int]:
+Row = tuple[float, float, float, float, float | None, float | None, int]
+
+
+def _medians(samples: list[Sample]) -> Row:
     wall = statistics.median(sample.wall for sample in samples)
     counts = samples[-1].counts
     polled, new = counts.get("polled"), counts.get("new")
@@ -312,18 +428,20 @@ def _medians(samples: list[Sample]) -> tuple[float, float, float, float | None, 
         wall,
         statistics.median(sample.cpu for sample in samples),
         statistics.median(sample.rss_mib for sample in samples),
+        statistics.median(sample.tree_pss_mib for sample in samples),
         polled / wall if polled else None,
         new / wall if new else None,
         samples[-1].stored or 0,
     )
 
 
-def _cells(row: tuple[float, float, float, float | None, float | None, int]) -> list[str]:
-    wall, cpu, rss, feeds, entries, stored = row
+def _cells(row: Row) -> list[str]:
+    wall, cpu, rss, pss, feeds, entries, stored = row
     return [
         f"{wall:.2f}",
         f"{cpu:.2f}",
         f"{rss:.0f}",
+        f"{pss:.0f}",
         f"{feeds:.0f}" if feeds else "-",
         f"{entries:.0f}" if entries else "-",
         str(stored),

@@ -5,8 +5,9 @@
     python -m bench.steps reader-update DATABASE_PATH WORKERS
     python -m bench.steps fill FEEDS_YAML DATABASE_URL ENTRIES
 
-A process per step makes its peak RSS and CPU time its own (wait4 reports them for exactly that
-child) and includes the start-up a cron job pays. Each prints one JSON line of counts on stdout,
+A process per step makes its peak memory and CPU time its own (wait4 and the harness's sampler
+of its process tree report them for that child and its workers alone) and includes the start-up
+a cron job pays. Each prints one JSON line of counts on stdout,
 which the harness checks, so a step that silently fetched nothing cannot pass as fast.
 
 `ours-update` calls the update job as `aggregator update --all` does, inside the same run lock,

@@ -21,7 +21,7 @@ def _rows(output: str) -> dict[tuple[str, str], list[str]]:
     rows = {}
     for line in output.splitlines():
         cells = [cell.strip() for cell in line.strip("|").split("|")]
-        if line.startswith("| ") and len(cells) == 8 and cells[0] not in ("step", "---"):
+        if line.startswith("| ") and len(cells) == 9 and cells[0] not in ("step", "---"):
             rows[(cells[0], cells[1])] = cells[2:]
     return rows
 
