@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import math
 import re
+import struct
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -139,7 +140,12 @@ def containment(part: Sequence[int], whole: Sequence[int]) -> float:
 
 
 def parse_fingerprint(text: str | None) -> list[int]:
-    return [int(part, 16) for part in text.split()] if text else []
+    """The values of a stored fingerprint (16 hex digits each, spaces between): read as bytes
+    in one call, since every candidate of every new entry is read this way."""
+    if not text:
+        return []
+    raw = bytes.fromhex(text)
+    return list(struct.unpack(f">{len(raw) // 8}Q", raw))
 
 
 INDEX_SIZE = 16
