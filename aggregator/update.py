@@ -15,12 +15,10 @@ failure is a value recorded on that feed; only a database failure stops the run.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import multiprocessing
 import os
 import time
-import traceback
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -34,34 +32,24 @@ from sqlalchemy.orm import Session, sessionmaker
 from aggregator import store
 from aggregator.config import FeedConfig, Settings
 from aggregator.db import storage_errors
-from aggregator.dedupe import unique_by_guid, with_keys
-from aggregator.errors import ParseError
-from aggregator.feed_state import decide
 from aggregator.fetch import FetchPolicy, fetch_all, user_agent
-from aggregator.filters import EntryFilter
-from aggregator.normalize import NormalizeOptions, normalize_entry, normalize_feed
-from aggregator.parse import parse_feed
+from aggregator.read import ReadFetch, read_fetch
 from aggregator.records import (
-    CleanEntry,
     DueFeed,
-    FeedChange,
     FeedOutcome,
     FetchRequest,
     FetchResult,
-    ParsedFeed,
     UpdateResult,
 )
-from aggregator.schedule import Bounds
 
 log = logging.getLogger(__name__)
 
 Progress = Callable[[FeedOutcome], None]
 
 
-# With "auto", the first bodies of a run are read in this process and the pool starts with the
-# next one: for fewer, a worker costs more to start (it loads the language model, about a second
-# of CPU) than it saves. A run where most feeds answer 304 often never starts it.
-POOL_AFTER_BODIES = 30
+# Below this many due feeds "auto" reads every feed in this process: a worker costs more to
+# start (it loads the language model, about a second of CPU) than it saves.
+POOL_MIN_FEEDS = 100
 # Fetched results that may wait for their turn to be read and stored, beyond the requests in
 # flight: enough to keep every parsing process busy, few enough that memory stays flat however
 # many feeds a run polls.
@@ -89,7 +77,7 @@ def run_update(
     work = [(feed, configs[feed.url]) for feed in due]
     if started is not None:
         started(len(work))
-    readers = Readers.for_setting(settings.planet.parse_workers)
+    readers = Readers.for_setting(settings.planet.parse_workers, len(work))
     try:
         outcomes = asyncio.run(_poll(sessions, work, policy, readers, progress, should_stop))
     finally:
@@ -98,35 +86,29 @@ def run_update(
 
 
 class Readers:
-    """The processes that parse and normalize while this one downloads and stores, started
-    when the run has read `after` bodies here.
+    """The processes that read fetch results (aggregator.read) while this one downloads and
+    stores. They are forked from a server process that imported only aggregator.read, so each
+    starts at once, holds no database library, and none inherits the threads of a daemon."""
 
-    They are forked from a server process that imported this module, so each starts at once
-    and none inherits the threads of a daemon.
-    """
-
-    def __init__(self, workers: int, after: int) -> None:
+    def __init__(self, workers: int) -> None:
         self.workers = workers
-        self.after = after
-        self.bodies = 0
         self.pool: ProcessPoolExecutor | None = None
 
     @classmethod
-    def for_setting(cls, setting: int | Literal["auto"]) -> Readers:
+    def for_setting(cls, setting: int | Literal["auto"], due: int) -> Readers:
         """ "auto" is one worker per CPU beyond the one this process keeps busy (on 2 CPUs a
-        second worker made the cold update slower); a number is that many from the start."""
+        second worker made the cold update slower), for a run of at least POOL_MIN_FEEDS."""
         if setting == "auto":
-            return cls((os.cpu_count() or 1) - 1, POOL_AFTER_BODIES)
-        return cls(setting, 0)
+            return cls((os.cpu_count() or 1) - 1 if due >= POOL_MIN_FEEDS else 0)
+        return cls(setting)
 
     def next_pool(self) -> ProcessPoolExecutor | None:
         """Where to read the next body: the pool, or None for this process."""
-        self.bodies += 1
-        if self.workers == 0 or self.bodies <= self.after:
+        if self.workers == 0:
             return None
         if self.pool is None:
             context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload([__name__])
+            context.set_forkserver_preload(["aggregator.read"])
             self.pool = ProcessPoolExecutor(self.workers, mp_context=context)
         return self.pool
 
@@ -248,19 +230,6 @@ async def _read_elsewhere(
         return None
 
 
-@dataclass(frozen=True)
-class ReadFetch:
-    """What one fetch result says, worked out without the database, so that it can be done in
-    another process. `notes` and `failure` (a traceback) are for the log of the process that
-    stores it."""
-
-    change: FeedChange
-    entries: tuple[CleanEntry, ...]
-    parsed: bool
-    notes: tuple[str, ...] = ()
-    failure: str | None = None
-
-
 def process_result(
     sessions: sessionmaker[Session], feed: DueFeed, config: FeedConfig, result: FetchResult
 ) -> FeedOutcome:
@@ -268,35 +237,6 @@ def process_result(
     read = read_fetch(feed, config, result, datetime.now(UTC))
     (outcome,) = store_fetches(sessions, [Fetched(feed, config, result, read)])
     return outcome
-
-
-def read_fetch(feed: DueFeed, config: FeedConfig, result: FetchResult, now: datetime) -> ReadFetch:
-    """Parse, normalize and judge one fetch result.
-
-    A body identical to the last one parsed is not parsed again, for sources that send
-    neither ETag nor Last-Modified.
-    """
-    parsed = None
-    entries: list[CleanEntry] = []
-    error = result.error
-    body_hash = None
-    failure = None
-    if error is None and result.content is not None:
-        body_hash = hashlib.sha256(result.content).hexdigest()
-        if body_hash != feed.body_hash:
-            try:
-                parsed, entries = read_entries(feed, config, result, result.content)
-            except ParseError as problem:
-                error = problem.reason
-            except Exception as problem:
-                # One source's content must not stop the run for every other feed; the feed
-                # is marked failing with the reason and the traceback goes to the log.
-                failure = traceback.format_exc()
-                error = f"unexpected error while reading the feed: {type(problem).__name__}"
-    bounds = Bounds(config.interval, config.min_interval, config.max_interval)
-    change = decide(feed, bounds, result, parsed, error, body_hash, now)
-    notes = (parsed.warning,) if parsed is not None and parsed.warning else ()
-    return ReadFetch(change, tuple(entries), parsed is not None, notes, failure)
 
 
 @dataclass(frozen=True)
@@ -352,24 +292,3 @@ def _outcome(fetched: Fetched, counts: store.StoredCounts) -> FeedOutcome:
         updated_entries=counts.updated,
         error=change.last_error,
     )
-
-
-def read_entries(
-    feed: DueFeed, config: FeedConfig, result: FetchResult, content: bytes
-) -> tuple[ParsedFeed, list[CleanEntry]]:
-    url = result.final_url or result.url
-    parsed = normalize_feed(parse_feed(content, url, result.headers), url)
-    options = NormalizeOptions(
-        excerpt_words=config.excerpt_words,
-        language=config.language,
-        iframe_hosts=frozenset(config.iframe_hosts),
-    )
-    entries = unique_by_guid(
-        normalize_entry(entry, feed.fetch_url, result.started_at, options)
-        for entry in parsed.entries
-    )
-    if config.retention is not None:
-        # Older than the window prune keeps: storing it would only have prune empty it again.
-        oldest = result.started_at - config.retention
-        entries = [entry for entry in entries if entry.published >= oldest]
-    return parsed, with_keys(EntryFilter.for_feed(config).apply(entries))
