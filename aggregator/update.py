@@ -54,8 +54,11 @@ POOL_MIN_FEEDS = 100
 # flight: enough to keep every parsing process busy, few enough that memory stays flat however
 # many feeds a run polls.
 WAITING_PER_WORKER = 4
-# Feeds with nothing to parse (304 Not Modified, failures) stored to one transaction.
+# Feeds with nothing to parse (304 Not Modified, failures) wait until this many can share a
+# transaction (or a feed with entries comes, or the run ends).
 QUIET_BATCH = 100
+# The most feeds stored in one transaction.
+STORE_BATCH = 200
 
 
 def run_update(
@@ -157,7 +160,8 @@ async def _poll(
     room = asyncio.Semaphore(policy.max_connections + WAITING_PER_WORKER * max(1, readers.workers))
     outcomes: list[FeedOutcome] = []
     failures: list[BaseException] = []
-    quiet: list[Fetched] = []
+    waiting: list[Fetched] = []
+    ready = asyncio.Event()
     with ThreadPoolExecutor(1, "store") as writer:
 
         def report(done: Sequence[FeedOutcome]) -> None:
@@ -166,51 +170,67 @@ async def _poll(
                 for outcome in done:
                     progress(outcome)
 
-        async def store_quiet() -> None:
-            batch = quiet[:]
-            quiet.clear()
-            if batch:
-                report(await loop.run_in_executor(writer, store_fetches, sessions, batch))
+        async def write(finished: asyncio.Event) -> None:
+            """Store what is waiting, as many feeds as are ready in one transaction: a
+            commit costs about as much as storing a feed's entries, and while one is written
+            the next feeds arrive."""
+            while not (finished.is_set() and not waiting):
+                await ready.wait()
+                ready.clear()
+                while waiting:
+                    batch = waiting[:STORE_BATCH]
+                    del waiting[: len(batch)]
+                    try:
+                        report(await loop.run_in_executor(writer, store_fetches, sessions, batch))
+                    except BaseException as failure:
+                        failures.append(failure)
+                        raise
+                    finally:
+                        for fetched in batch:
+                            if fetched.result.content is not None:
+                                room.release()
 
         async def handle(result: FetchResult) -> None:
             feed, config = feeds[result.feed_id]
             try:
                 if result.content is None:
-                    # A 304 or a failure: nothing to parse, and a row or two to write, which
-                    # are written many feeds to a transaction.
+                    # A 304 or a failure: nothing to parse and a row or two to write, which
+                    # wait for others to share a transaction.
+                    room.release()
                     read = read_fetch(feed, config, result, datetime.now(UTC))
-                    quiet.append(Fetched(feed, config, result, read))
-                    if len(quiet) >= QUIET_BATCH:
-                        await store_quiet()
+                    waiting.append(Fetched(feed, config, result, read))
+                    if len(waiting) >= QUIET_BATCH:
+                        ready.set()
                     return
-                found = None
                 pool = readers.next_pool()
-                if pool is not None:
-                    found = await _read_elsewhere(loop, pool, feed, config, result)
+                found = await _read_elsewhere(loop, pool, feed, config, result) if pool else None
                 if found is None:
-                    outcome = await loop.run_in_executor(
-                        writer, process_result, sessions, feed, config, result
+                    now = datetime.now(UTC)
+                    found = await loop.run_in_executor(
+                        writer, read_fetch, feed, config, result, now
                     )
-                else:
-                    fetched = Fetched(feed, config, result, found)
-                    (outcome,) = await loop.run_in_executor(
-                        writer, store_fetches, sessions, [fetched]
-                    )
-                report([outcome])
+                waiting.append(Fetched(feed, config, result, found))
+                ready.set()
             except BaseException as failure:
                 failures.append(failure)
                 raise
-            finally:
-                room.release()
 
+        finished = asyncio.Event()
+        writing = asyncio.create_task(write(finished))
         tasks = []
-        async with aclosing(fetch_all(requests, policy, should_stop, room)) as results:
-            async for result in results:
-                if failures:
-                    break
-                tasks.append(asyncio.create_task(handle(result)))
-        await asyncio.gather(*tasks)
-        await store_quiet()
+
+        def stop() -> bool:
+            return bool(failures) or (should_stop is not None and should_stop())
+
+        try:
+            async with aclosing(fetch_all(requests, policy, stop, room)) as results:
+                async for result in results:
+                    tasks.append(asyncio.create_task(handle(result)))
+            await asyncio.gather(*tasks)
+        finally:
+            finished.set()
+            ready.set()
+            await writing
     return outcomes
 
 
@@ -228,15 +248,6 @@ async def _read_elsewhere(
     except BrokenProcessPool:
         log.warning("%s: the parsing process died; reading the feed in the main process", feed.url)
         return None
-
-
-def process_result(
-    sessions: sessionmaker[Session], feed: DueFeed, config: FeedConfig, result: FetchResult
-) -> FeedOutcome:
-    """Read and store one fetch result, in this thread."""
-    read = read_fetch(feed, config, result, datetime.now(UTC))
-    (outcome,) = store_fetches(sessions, [Fetched(feed, config, result, read)])
-    return outcome
 
 
 @dataclass(frozen=True)
