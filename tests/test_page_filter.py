@@ -10,31 +10,27 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlsplit
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, sync_playwright
-from playwright.sync_api import Error as PlaywrightError
+from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page
 
 from tests.browser.planet_site import (
-    AXE_SCRIPT,
-    require_chromium,
-    require_npm_tool,
+    DESKTOP,
+    HEIGHT,
+    PHONE,
+    axe_violations,
+    chromium_browser,
+    is_elsewhere,
+    publish_aside,
     serve_folder,
 )
 from tests.conftest import FeedServer, Planet
 
-PHONE = 375
-DESKTOP = 1280
-HEIGHT = 800
-LOOPBACK = "127.0.0.1"
-BLOCKING_IMPACTS = {"serious", "critical"}
 SPANISH_SOURCE = "la-izquierda-diario"
 ENGLISH_SOURCE = "libcom-org"
 # The Spanish source's stories: (day and hour, title, text). One is its own English translation.
@@ -112,14 +108,7 @@ def publish_two_language_planet(planet: Planet, server: FeedServer) -> Path:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    executable = require_chromium()
-    with sync_playwright() as playwright:
-        try:
-            chromium = playwright.chromium.launch(executable_path=str(executable))
-        except PlaywrightError as error:
-            pytest.skip(f"{executable} does not start ({error}): apt-get install -y chromium")
-        yield chromium
-        chromium.close()
+    yield from chromium_browser()
 
 
 @dataclass(frozen=True)
@@ -130,16 +119,8 @@ class Site:
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
-    """Published once for the module, in a thread of its own: the update runs an event loop,
-    which cannot start where Playwright's is running."""
-    root = tmp_path_factory.mktemp("planet")
-    planet = Planet(root=root, database_url=f"sqlite:///{root / 'planet.db'}")
-    feeds = FeedServer()
-    try:
-        with ThreadPoolExecutor(max_workers=1) as worker:
-            output = worker.submit(publish_two_language_planet, planet, feeds).result()
-    finally:
-        feeds.close()
+    """Published once for the module."""
+    output = publish_aside(tmp_path_factory.mktemp("planet"), publish_two_language_planet)
     with serve_folder(output) as url:
         yield Site(url, output)
 
@@ -152,10 +133,6 @@ class Visit:
     def policy_violations(self) -> list[str]:
         found: list[str] = self.page.evaluate("window.policyViolations")
         return found
-
-
-def _is_elsewhere(url: str) -> bool:
-    return urlsplit(url).hostname != LOOPBACK
 
 
 @pytest.fixture
@@ -177,7 +154,7 @@ def open_page(browser: Browser, site: Site) -> Iterator[Any]:
             color_scheme=color_scheme,
         )
         contexts.append(context)
-        context.route(_is_elsewhere, lambda route: route.fulfill(status=204))
+        context.route(is_elsewhere, lambda route: route.fulfill(status=204))
         context.add_init_script(WATCH_POLICY)
         seen = Visit(context.new_page())
 
@@ -341,22 +318,9 @@ def test_the_filter_fits_a_phone_screen(open_page: Any) -> None:
 def test_axe_finds_no_serious_accessibility_violations_in_the_filter(
     open_page: Any, color_scheme: Literal["light", "dark"]
 ) -> None:
-    axe = require_npm_tool(AXE_SCRIPT).read_text(encoding="utf-8")
     page = open_page(color_scheme=color_scheme).page
     page.get_by_label("Language", exact=True).select_option("es")
-    # Evaluated through the debugging protocol, which the page's script policy does not govern.
-    page.evaluate(axe)
-    results: dict[str, Any] = page.evaluate("axe.run(document)")
-    blocking = [
-        {
-            "rule": violation["id"],
-            "impact": violation["impact"],
-            "help": violation["help"],
-            "nodes": [node["target"] for node in violation["nodes"][:5]],
-        }
-        for violation in results["violations"]
-        if violation["impact"] in BLOCKING_IMPACTS
-    ]
+    blocking = axe_violations(page)
     assert blocking == [], json.dumps(blocking, indent=2)
 
 

@@ -13,11 +13,9 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
-from urllib.parse import urlsplit
 
 import pytest
 from playwright.sync_api import (
@@ -27,29 +25,25 @@ from playwright.sync_api import (
     Request,
     Response,
     Route,
-    sync_playwright,
 )
-from playwright.sync_api import Error as PlaywrightError
 
 from tests.browser.planet_site import (
-    AXE_SCRIPT,
+    DESKTOP,
+    HEIGHT,
+    PHONE,
+    axe_violations,
+    chromium_browser,
+    is_elsewhere,
+    publish_aside,
     publish_planet,
-    require_chromium,
-    require_npm_tool,
     serve_folder,
 )
-from tests.conftest import FeedServer, Planet
 
-PHONE = 375
-DESKTOP = 1280
-HEIGHT = 800
-LOOPBACK = "127.0.0.1"
 # Wider than any screen, so pictures in entries must be scaled down to fit.
 LARGE_PICTURE = (
     '<svg xmlns="http://www.w3.org/2000/svg" width="1600" height="900">'
     '<rect width="1600" height="900" fill="#888"/></svg>'
 )
-BLOCKING_IMPACTS = {"serious", "critical"}
 # One page of each kind: axe takes about a second a page, too long to run on all of them.
 AXE_PAGES = (
     "index.html",
@@ -70,31 +64,13 @@ class Site:
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     """One Chromium for the module: starting it costs more than any single check."""
-    executable = require_chromium()
-    with sync_playwright() as playwright:
-        try:
-            chromium = playwright.chromium.launch(executable_path=str(executable))
-        except PlaywrightError as error:
-            pytest.skip(f"{executable} does not start ({error}): apt-get install -y chromium")
-        yield chromium
-        chromium.close()
+    yield from chromium_browser()
 
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
-    """The site is published once for the module; SQLite is enough, the pages are the subject.
-
-    The update runs its own event loop, which cannot start in a thread where Playwright's is
-    running, so it runs in a thread of its own.
-    """
-    root = tmp_path_factory.mktemp("planet")
-    planet = Planet(root=root, database_url=f"sqlite:///{root / 'planet.db'}")
-    feeds = FeedServer()
-    try:
-        with ThreadPoolExecutor(max_workers=1) as worker:
-            output = worker.submit(publish_planet, planet, feeds).result()
-    finally:
-        feeds.close()
+    """The site is published once for the module."""
+    output = publish_aside(tmp_path_factory.mktemp("planet"), publish_planet)
     pages = tuple(sorted(path.relative_to(output).as_posix() for path in output.rglob("*.html")))
     with serve_folder(output) as url:
         yield Site(url, pages)
@@ -131,10 +107,6 @@ def _answer_elsewhere(route: Route) -> None:
         route.fulfill(status=200, content_type="image/svg+xml", body=LARGE_PICTURE)
     else:
         route.fulfill(status=200, content_type="text/html", body="<!doctype html><title>x</title>")
-
-
-def _is_elsewhere(url: str) -> bool:
-    return urlsplit(url).hostname != LOOPBACK
 
 
 def _watch(page: Page) -> Visit:
@@ -177,7 +149,7 @@ def open_pages(browser: Browser, site: Site) -> Iterator[OpenPages]:
             viewport={"width": width, "height": HEIGHT}, color_scheme=color_scheme
         )
         contexts.append(context)
-        context.route(_is_elsewhere, _answer_elsewhere)
+        context.route(is_elsewhere, _answer_elsewhere)
         visits = {}
         for path in paths:
             visits[path] = _watch(context.new_page())
@@ -282,22 +254,9 @@ def test_every_page_fits_the_screen_without_sideways_scrolling(
 def test_axe_finds_no_serious_accessibility_violations(
     open_pages: OpenPages, color_scheme: ColorScheme
 ) -> None:
-    axe = require_npm_tool(AXE_SCRIPT).read_text(encoding="utf-8")
     blocking: dict[str, list[dict[str, Any]]] = {}
     for path, seen in open_pages(AXE_PAGES, DESKTOP, color_scheme).items():
-        # Evaluated through the debugging protocol, which the page's script policy does not govern.
-        seen.page.evaluate(axe)
-        results: dict[str, Any] = seen.page.evaluate("axe.run(document)")
-        found = [
-            {
-                "rule": violation["id"],
-                "impact": violation["impact"],
-                "help": violation["help"],
-                "nodes": [node["target"] for node in violation["nodes"][:5]],
-            }
-            for violation in results["violations"]
-            if violation["impact"] in BLOCKING_IMPACTS
-        ]
+        found = axe_violations(seen.page)
         if found:
             blocking[path] = found
     assert blocking == {}, json.dumps(blocking, indent=2)

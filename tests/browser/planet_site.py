@@ -11,15 +11,19 @@ from __future__ import annotations
 import functools
 import shutil
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Error as PlaywrightError
 
 from tests.conftest import FeedServer, Planet
 
@@ -29,6 +33,13 @@ AXE_SCRIPT = NODE_MODULES / "axe-core" / "axe.min.js"
 VNU_JAR = NODE_MODULES / "vnu-jar" / "build" / "dist" / "vnu.jar"
 CHROMIUM = Path("/usr/bin/chromium")
 NPM_INSTALL = "npm ci --prefix tests/browser"
+# The screens a page must fit: a phone and a desktop.
+PHONE = 375
+DESKTOP = 1280
+HEIGHT = 800
+LOOPBACK = "127.0.0.1"
+# The impacts of an axe-core violation that fail a test.
+BLOCKING_IMPACTS = {"serious", "critical"}
 
 RECALL_LINK = (
     "https://socialistrevolution.org/recall-conference-campaign-members-fight-to-take-back-"
@@ -106,19 +117,68 @@ class _QuietFiles(SimpleHTTPRequestHandler):
         """The test reports what failed; a line per request would only bury it."""
 
 
+def publish_aside(root: Path, build: Callable[[Planet, FeedServer], Path]) -> Path:
+    """Build and publish a planet in `root` with `build`, in a thread of its own: the update
+    runs its own event loop, which cannot start in a thread where Playwright's is running.
+    SQLite is enough; the pages are the subject."""
+    planet = Planet(root=root, database_url=f"sqlite:///{root / 'planet.db'}")
+    feeds = FeedServer()
+    try:
+        with ThreadPoolExecutor(max_workers=1) as worker:
+            return worker.submit(build, planet, feeds).result()
+    finally:
+        feeds.close()
+
+
 @contextmanager
 def serve_folder(folder: Path) -> Iterator[str]:
     """Serve a folder like a static web host; yield its base URL, ending in a slash."""
     handler = functools.partial(_QuietFiles, directory=str(folder))
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    httpd = ThreadingHTTPServer((LOOPBACK, 0), handler)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}/"
+        yield f"http://{LOOPBACK}:{httpd.server_address[1]}/"
     finally:
         httpd.shutdown()
         httpd.server_close()
         thread.join()
+
+
+def is_elsewhere(url: str) -> bool:
+    """A request that leaves the site served on loopback (there is no internet here)."""
+    return urlsplit(url).hostname != LOOPBACK
+
+
+def chromium_browser() -> Iterator[Browser]:
+    """A headless Chromium for a test module, or a skip saying how to install one."""
+    executable = require_chromium()
+    with sync_playwright() as playwright:
+        try:
+            chromium = playwright.chromium.launch(executable_path=str(executable))
+        except PlaywrightError as error:
+            pytest.skip(f"{executable} does not start ({error}): apt-get install -y chromium")
+        yield chromium
+        chromium.close()
+
+
+def axe_violations(page: Page) -> list[dict[str, Any]]:
+    """The serious and critical accessibility violations axe-core finds on the open page.
+
+    axe is evaluated through the debugging protocol, which the page's script policy does not
+    govern."""
+    page.evaluate(require_npm_tool(AXE_SCRIPT).read_text(encoding="utf-8"))
+    results: dict[str, Any] = page.evaluate("axe.run(document)")
+    return [
+        {
+            "rule": violation["id"],
+            "impact": violation["impact"],
+            "help": violation["help"],
+            "nodes": [node["target"] for node in violation["nodes"][:5]],
+        }
+        for violation in results["violations"]
+        if violation["impact"] in BLOCKING_IMPACTS
+    ]
 
 
 def require_chromium() -> Path:
