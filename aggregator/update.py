@@ -139,7 +139,7 @@ async def _poll(
     should_stop: Callable[[], bool] | None,
 ) -> list[FeedOutcome]:
     """Download, read and store as a pipeline: the event loop downloads, `readers` read
-    (parse, normalize, dedupe within the feed), one thread stores, one feed at a time.
+    (parse, normalize, dedupe within the feed), one thread stores what is ready.
 
     Reading and storing stay off the event loop, where they would stall the downloads in flight
     until their timeouts fired. Storing stays in one thread: the database has one writer.
