@@ -110,9 +110,15 @@ class Readers:
         if self.workers == 0:
             return None
         if self.pool is None:
-            context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload(["aggregator.read"])
-            self.pool = ProcessPoolExecutor(self.workers, mp_context=context)
+            try:
+                context = multiprocessing.get_context("forkserver")
+                context.set_forkserver_preload(["aggregator.read"])
+                self.pool = ProcessPoolExecutor(self.workers, mp_context=context)
+            except (OSError, ImportError, ValueError) as error:
+                # Some sandboxes and serverless hosts have no working semaphores or fork.
+                log.warning("cannot start parsing processes (%s); reading every feed here", error)
+                self.workers = 0
+                return None
         return self.pool
 
     def close(self) -> None:
@@ -245,8 +251,8 @@ async def _read_elsewhere(
     the OOM killer), so that the feed is read here instead of lost."""
     try:
         return await loop.run_in_executor(pool, read_fetch, feed, config, result, datetime.now(UTC))
-    except BrokenProcessPool:
-        log.warning("%s: the parsing process died; reading the feed in the main process", feed.url)
+    except (BrokenProcessPool, OSError) as error:
+        log.warning("%s: the parsing process failed (%s); reading the feed here", feed.url, error)
         return None
 
 

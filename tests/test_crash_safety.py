@@ -18,6 +18,7 @@ import time
 
 import feedparser
 import lxml.etree as etree
+import pytest
 from sqlalchemy import create_engine, text
 
 from tests.conftest import FeedServer, Planet
@@ -33,7 +34,7 @@ FEEDS_PER_FIXTURE = 5
 KILLS = 15
 
 
-def _serve(planet: Planet, feed_server: FeedServer) -> int:
+def _serve(planet: Planet, feed_server: FeedServer, parse_workers: int) -> int:
     feeds, expected = [], 0
     for copy in range(FEEDS_PER_FIXTURE):
         for name, count in FIXTURES.items():
@@ -42,7 +43,7 @@ def _serve(planet: Planet, feed_server: FeedServer) -> int:
             )
             feeds.append({"url": url, "name": f"{name} #{copy}"})
             expected += count
-    planet.write_config(feeds, feed_items=200, items_per_page=100)
+    planet.write_config(feeds, feed_items=200, items_per_page=100, parse_workers=parse_workers)
     return expected
 
 
@@ -62,10 +63,13 @@ def _assert_whole(planet: Planet) -> None:
         assert (planet.output / "index.html").read_text().rstrip().endswith("</html>")
 
 
+# Read in the updating process, as a small planet does, and in a parsing process, as a large
+# one does: a kill then also orphans the pool.
+@pytest.mark.parametrize("parse_workers", [0, 1])
 def test_killing_update_at_random_moments_loses_and_doubles_nothing(
-    planet: Planet, feed_server: FeedServer
+    planet: Planet, feed_server: FeedServer, parse_workers: int
 ) -> None:
-    expected = _serve(planet, feed_server)
+    expected = _serve(planet, feed_server, parse_workers)
     command = [sys.executable, "-m", "aggregator", "-c", str(planet.config),
                "--database", planet.database_url, "update", "--all"]  # fmt: skip
     chance = random.Random(20261121)

@@ -252,3 +252,24 @@ def test_feeds_read_in_parsing_processes_publish_the_same_site(
     alone = {name: content for name, (_time, content) in _snapshot(in_process.output).items()}
     assert pooled.keys() == alone.keys()
     assert [name for name in pooled if pooled[name] != alone[name]] == []
+
+
+def test_a_host_that_cannot_start_parsing_processes_reads_every_feed_itself(
+    planet: Planet,
+    feed_server: FeedServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Some sandboxes and serverless hosts have no working semaphores; a planet configured for
+    a pool still updates there. (No real host here lacks them, hence the stand-in.)"""
+    from aggregator import update
+
+    def no_semaphores(method: str) -> None:
+        raise OSError(38, "Function not implemented")
+
+    monkeypatch.setattr(update.multiprocessing, "get_context", no_semaphores)
+    _serve_sources(planet, feed_server, parse_workers=2)
+    result = planet.run("-v", "update")
+    assert result.exit_code == 0, result.output
+    assert f"{TOTAL} new" in result.stdout
+    assert "0 failed" in result.stdout
+    assert "cannot start parsing processes" in result.output
