@@ -104,19 +104,28 @@ async def fetch_all(
             async with hosts[host], overall:
                 return await fetch_one(client, request, policy)
 
-        tasks = [asyncio.create_task(limited(request)) for request in requests]
-        pending = set(tasks)
+        # Each fetch reports itself when done. Waiting on this queue costs the same however
+        # many fetches are pending, where asyncio.wait() over all of them made a pass over
+        # every one for each result: an all-304 run of 10,000 feeds took 13 times as long as
+        # one of 1,000. A result is let go once yielded, not kept to the end of the run.
+        finished: asyncio.Queue[asyncio.Task[FetchResult]] = asyncio.Queue()
+        pending: set[asyncio.Task[FetchResult]] = set()
+        for request in requests:
+            task = asyncio.create_task(limited(request))
+            task.add_done_callback(finished.put_nowait)
+            pending.add(task)
         try:
             while pending and not (should_stop and should_stop()):
-                done, pending = await asyncio.wait(
-                    pending, timeout=0.5, return_when=asyncio.FIRST_COMPLETED
-                )
-                for task in done:
-                    yield task.result()
+                try:
+                    done = await asyncio.wait_for(finished.get(), timeout=0.5)
+                except TimeoutError:
+                    continue
+                pending.discard(done)
+                yield done.result()
         finally:
-            for task in tasks:
+            for task in pending:
                 task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await asyncio.gather(*pending, return_exceptions=True)
 
 
 async def fetch_one(
