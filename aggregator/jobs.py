@@ -59,8 +59,15 @@ def publish(settings: Settings, sessions: sessionmaker[Session]) -> PublishResul
 
     When a WebSub hub is configured, it is told of every combined feed that changed.
     """
-    site = read_site(settings, sessions)
-    result = write_site(site, settings.output_dir)
+    with storage_errors(), sessions.begin() as session:
+        store.sync_feeds(session, settings.feeds, datetime.now(UTC))
+    # Then one read-only transaction for reading and writing the site: the source pages'
+    # entries are read as their pages are written, every page shows the same state of the
+    # database, and an update running meanwhile is not held up (it would be if this
+    # transaction had written).
+    with storage_errors(), sessions.begin() as session:
+        site = read_site(settings, session)
+        result = write_site(site, settings.output_dir)
     if site.websub_hub:
         changed = [name for name in result.written if name.endswith((".xml", ".json"))]
         topics = [f"{site.link}{name}" for name in changed if name not in _NOT_FEEDS]
@@ -72,36 +79,33 @@ def publish(settings: Settings, sessions: sessionmaker[Session]) -> PublishResul
 _NOT_FEEDS = frozenset({"opml.xml", "status.json"})
 
 
-def read_site(settings: Settings, sessions: sessionmaker[Session]) -> SiteView:
-    """Everything the site shows, read in one transaction so every page agrees."""
+def read_site(settings: Settings, session: Session) -> SiteView:
+    """Everything the site shows; the source pages' entries are read as they are asked for,
+    so `session` must stay open while the site is written."""
     planet = settings.planet
     now = datetime.now(UTC)
     max_age = {feed.url: feed.max_age for feed in settings.feeds if feed.max_age}
     per_page = planet.items_per_page
     lines = {feed.url: feed.line for feed in settings.feeds}
-    with storage_errors(), sessions.begin() as session:
-        store.sync_feeds(session, settings.feeds, now)
-        feeds = store.feed_views(session)
-        by_id = {feed.id: feed for feed in feeds}
-        entries = store.front_entries(
-            session, by_id, max(per_page * planet.archive_pages, planet.feed_items), now, max_age
-        )
-        sources = store.source_entries(session, by_id, per_page, now, max_age)
-        tagged: dict[str, list[int]] = {}
-        for feed in feeds:
-            for tag in feed.tags:
-                tagged.setdefault(tag, []).append(feed.id)
-        tags = {
-            tag: store.front_entries(session, by_id, per_page, now, max_age, store.in_feeds(ids))
-            for tag, ids in sorted(tagged.items(), key=lambda item: item[0].casefold())
-        }
-        languages = {
-            code: store.front_entries(
-                session, by_id, per_page, now, max_age, store.in_language(code)
-            )
-            for code in store.entry_languages(session)
-        }
-        recent = store.recent_counts(session, now - RECENT)
+    feeds = store.feed_views(session)
+    by_id = {feed.id: feed for feed in feeds}
+    entries = store.front_entries(
+        session, by_id, max(per_page * planet.archive_pages, planet.feed_items), now, max_age
+    )
+    sources = store.SourceEntries(session, by_id, per_page, now, max_age)
+    tagged: dict[str, list[int]] = {}
+    for feed in feeds:
+        for tag in feed.tags:
+            tagged.setdefault(tag, []).append(feed.id)
+    tags = {
+        tag: store.front_entries(session, by_id, per_page, now, max_age, store.in_feeds(ids))
+        for tag, ids in sorted(tagged.items(), key=lambda item: item[0].casefold())
+    }
+    languages = {
+        code: store.front_entries(session, by_id, per_page, now, max_age, store.in_language(code))
+        for code in store.entry_languages(session)
+    }
+    recent = store.recent_counts(session, now - RECENT)
     health = [
         FeedHealth(
             feed=feed,

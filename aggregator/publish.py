@@ -272,13 +272,14 @@ def _file(text: str) -> bytes:
     return (_XML_INVALID.sub("", text).rstrip() + "\n").encode("utf-8")
 
 
-def listings(site: SiteView, slugs: Slugs) -> list[Listing]:
-    """The front page and its archive, then one page per source, tag and language."""
+def listings(site: SiteView, slugs: Slugs) -> Iterator[Listing]:
+    """The front page and its archive, then one page per source, tag and language, made as
+    they are asked for: a source's entries may be read only when its page is."""
     per_page = site.items_per_page
     front = site.entries[: per_page * site.archive_pages]
     pages = max(1, -(-len(front) // per_page))
-    found = [
-        Listing(
+    for number in range(1, pages + 1):
+        yield Listing(
             path=front_page_path(number),
             title=site.title,
             kind="front",
@@ -286,36 +287,27 @@ def listings(site: SiteView, slugs: Slugs) -> list[Listing]:
             page=number,
             pages=pages,
         )
-        for number in range(1, pages + 1)
-    ]
     for feed in site.feeds:
         slug = slugs.sources[feed.id]
-        found.append(
-            Listing(
-                path=f"sources/{slug}.html",
-                title=feed.name,
-                kind="source",
-                entries=site.sources.get(feed.id, ()),
-                feed_path=f"sources/{slug}.xml",
-                source=feed,
-            )
+        yield Listing(
+            path=f"sources/{slug}.html",
+            title=feed.name,
+            kind="source",
+            entries=site.sources.get(feed.id, ()),
+            feed_path=f"sources/{slug}.xml",
+            source=feed,
         )
     for tag, entries in site.tags.items():
         slug = slugs.tags[tag]
-        found.append(
-            Listing(f"tags/{slug}.html", tag, "tag", entries, feed_path=f"tags/{slug}.xml")
-        )
+        yield Listing(f"tags/{slug}.html", tag, "tag", entries, feed_path=f"tags/{slug}.xml")
     for code, entries in site.languages.items():
-        found.append(
-            Listing(
-                f"languages/{code}.html",
-                language_name(code),
-                "language",
-                entries,
-                feed_path=f"languages/{code}.xml",
-            )
+        yield Listing(
+            f"languages/{code}.html",
+            language_name(code),
+            "language",
+            entries,
+            feed_path=f"languages/{code}.xml",
         )
-    return found
 
 
 @dataclass(frozen=True)

@@ -82,6 +82,26 @@ def test_each_source_has_a_page_and_an_atom_feed_of_everything_it_published(
     assert autodiscovered[0] == "../sources/socialist-revolution.xml"
 
 
+def test_source_pages_read_a_few_feeds_at_a_time_are_the_same(
+    site: Planet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A large planet's source pages are read in chunks of feeds, so that publishing never
+    holds every feed's entries at once; the pages must not depend on the chunks."""
+    from aggregator import store
+
+    def sources() -> dict[str, bytes]:
+        return {path.name: path.read_bytes() for path in (site.output / "sources").iterdir()}
+
+    whole = sources()
+    assert len(whole) == 2 * len(SOURCES) and len(SOURCES) > 2
+    monkeypatch.setattr(store, "SOURCES_PER_READ", 2)
+    for path in (site.output / "sources").iterdir():
+        path.unlink()
+    result = site.run("publish")
+    assert result.exit_code == 0, result.output
+    assert sources() == whole
+
+
 def test_tag_pages_show_only_the_sources_with_that_tag(site: Planet) -> None:
     feed = feedparser.parse(site.output / "tags" / "labour.xml")
     assert {entry.source.title for entry in feed.entries} <= {
