@@ -453,12 +453,15 @@ def _count_values(session: Session) -> Any:
 def _insert_ignoring_duplicates(session: Session) -> Any:
     """An insert that a concurrent writer's identical row cannot fail."""
     dialect = session.get_bind().dialect.name
-    table = _ENTRY_TABLE
     if dialect == "postgresql":
-        return postgresql.insert(table).on_conflict_do_nothing(constraint="uq_entries_feed_guid")
+        return postgresql.insert(_ENTRY_TABLE).on_conflict_do_nothing(
+            constraint="uq_entries_feed_guid"
+        )
     if dialect == "sqlite":
-        return sqlite.insert(table).on_conflict_do_nothing(index_elements=["feed_id", "guid"])
-    return insert(table)
+        return sqlite.insert(_ENTRY_TABLE).on_conflict_do_nothing(
+            index_elements=["feed_id", "guid"]
+        )
+    return insert(_ENTRY_TABLE)
 
 
 def _changed_fields(entry: CleanEntry) -> dict[str, Any]:

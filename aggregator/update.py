@@ -5,11 +5,12 @@
       ─▶ store.record_fetch (which also links a story to the same one from another feed)
 
 A body identical to the last one parsed skips parse, normalize and filters. Feeds are fetched
-concurrently; each result is read (parsed to feed_state.decide) as soon as it arrives, in a
-pool of processes on a large run, and a feed with something new is stored in its own
-transaction, so a run killed half-way keeps every entry it stored. Feeds with nothing new (304,
-failures) are stored a hundred to a transaction; a killed run only polls them again. A feed's
-failure is a value recorded on that feed; only a database failure stops the run.
+concurrently; each result is read (aggregator.read: parse to feed_state.decide) as soon as it
+arrives, in a pool of processes on a large run, and stored with the other feeds ready at the
+same moment in one transaction. A feed is never half-stored: a run killed half-way keeps every
+transaction it committed, and the feeds of the one it lost are polled again. Feeds with nothing
+new (304, failures) wait for a hundred to share a transaction. A feed's failure is a value
+recorded on that feed; only a database failure stops the run.
 """
 
 from __future__ import annotations
@@ -201,7 +202,9 @@ async def _poll(
             try:
                 if result.content is None:
                     # A 304 or a failure: nothing to parse and a row or two to write, which
-                    # wait for others to share a transaction.
+                    # wait for others to share a transaction. Holding no body, it gives its
+                    # room back now; kept until stored, a hundred of them would fill the room
+                    # and stop the very fetches they wait for.
                     room.release()
                     read = read_fetch(feed, config, result, datetime.now(UTC))
                     waiting.append(Fetched(feed, config, result, read))
@@ -265,8 +268,7 @@ class Fetched:
 
 
 def store_fetches(sessions: sessionmaker[Session], batch: Sequence[Fetched]) -> list[FeedOutcome]:
-    """Store read fetch results in one transaction: a feed with new entries alone, so that a
-    run killed half-way keeps every feed it finished; feeds with nothing new many at once."""
+    """Store read fetch results in one transaction, and log what reading them noted."""
     for fetched in batch:
         for note in fetched.read.notes:
             log.info("%s: %s", fetched.feed.url, note)

@@ -263,20 +263,10 @@ def _run_ours(report: Report, options: Options, farm: Farm, config: Path, folder
     database = folder / "ours.db"
     url = f"sqlite:///{database}"
     update = _python("-m", "bench.steps", "ours-update", str(config), url)
-    total = options.feeds * options.entries
-    sample = _timed_step(report, COLD, "ours", update, folder, database)
-    report.check(COLD, "ours", sample, polled=options.feeds, new=total, failed=0)
+    _update_steps(report, options, farm, "ours", update, folder, database)
     merged = merged_entries(database)
     if merged:
         report.warnings.append(f"ours merged {merged} farm entries as the same story")
-    sample = _timed_step(report, ALL_304, "ours", update, folder, database)
-    report.check(ALL_304, "ours", sample, not_modified=options.feeds, new=0, failed=0)
-    changed = farm.modify(options.modify)
-    try:
-        sample = _timed_step(report, CHANGED, "ours", update, folder, database)
-    finally:
-        farm.restore(changed)
-    report.check(CHANGED, "ours", sample, new=len(changed), failed=0)
     publish = _python(
         "-m", "aggregator", "-c", str(config), "--database", url,
         "--output", str(folder / "public"), "publish",
@@ -291,17 +281,30 @@ def _run_reader(report: Report, options: Options, farm: Farm, urls: Path, folder
     update = _python(
         "-m", "bench.steps", "reader-update", str(database), str(options.reader_workers)
     )  # fmt: skip
+    _update_steps(report, options, farm, "reader", update, folder, database)
+
+
+def _update_steps(
+    report: Report,
+    options: Options,
+    farm: Farm,
+    tool: str,
+    update: Sequence[str],
+    folder: Path,
+    database: Path,
+) -> None:
+    """The cold, all-304 and changed updates of one tool, each checked against the farm."""
     total = options.feeds * options.entries
-    sample = _timed_step(report, COLD, "reader", update, folder, database)
-    report.check(COLD, "reader", sample, polled=options.feeds, new=total, failed=0)
-    sample = _timed_step(report, ALL_304, "reader", update, folder, database)
-    report.check(ALL_304, "reader", sample, not_modified=options.feeds, new=0, failed=0)
+    sample = _timed_step(report, COLD, tool, update, folder, database)
+    report.check(COLD, tool, sample, polled=options.feeds, new=total, failed=0)
+    sample = _timed_step(report, ALL_304, tool, update, folder, database)
+    report.check(ALL_304, tool, sample, not_modified=options.feeds, new=0, failed=0)
     changed = farm.modify(options.modify)
     try:
-        sample = _timed_step(report, CHANGED, "reader", update, folder, database)
+        sample = _timed_step(report, CHANGED, tool, update, folder, database)
     finally:
         farm.restore(changed)
-    report.check(CHANGED, "reader", sample, new=len(changed), failed=0)
+    report.check(CHANGED, tool, sample, new=len(changed), failed=0)
 
 
 def reader_available() -> bool:
