@@ -26,6 +26,7 @@ import math
 import re
 import struct
 import unicodedata
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -231,26 +232,29 @@ def merges(new: Sequence[tuple[int, CleanEntry]], candidates: Sequence[Candidate
     published first (the original publisher); a stored entry wins a tie.
 
     same_story runs only on the candidates that share the entry's link or enough of its sketch
-    to pass one of its two tests (see could_share_text), counted through an index of values.
+    to pass one of its two tests (see could_share_text). The shared values are counted as one
+    set intersection per pair, in C: counting them value by value through an index cost more
+    than everything else the store does, since stock phrases give a value many candidates.
     """
-    by_value: dict[int, list[int]] = {}
+    order = sorted(range(len(candidates)), key=lambda position: candidates[position].published)
+    moments = [candidates[position].published for position in order]
+    sketches = [frozenset(candidates[position].fingerprint) for position in order]
     by_link: dict[str, list[int]] = {}
     for position, candidate in enumerate(candidates):
-        for value in candidate.fingerprint:
-            by_value.setdefault(value, []).append(position)
         if candidate.link_key:
             by_link.setdefault(candidate.link_key, []).append(position)
     found: list[Merge] = []
     for entry_id, entry in new:
         mine = parse_fingerprint(entry.fingerprint)
-        shared: dict[int, int] = {}
-        for value in mine:
-            for position in by_value.get(value, ()):
-                shared[position] = shared.get(position, 0) + 1
+        values = frozenset(mine)
+        # same_story accepts nothing outside the window, so only the candidates in it count.
+        first = bisect_left(moments, entry.published - WINDOW)
+        last = bisect_right(moments, entry.published + WINDOW)
         likely = {
-            position
-            for position, count in shared.items()
-            if could_share_text(count, len(mine), len(candidates[position].fingerprint))
+            order[index]
+            for index in range(first, last)
+            if (shared := len(values & sketches[index]))
+            and could_share_text(shared, len(mine), len(sketches[index]))
         }
         likely.update(by_link.get(entry.link_key or "", ()))
         matches = [
