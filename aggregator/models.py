@@ -150,7 +150,8 @@ class EntrySketch(Base):
     share text with a new one without reading every recent entry (see dedupe.index_values)."""
 
     __tablename__ = "entry_sketches"
-    __table_args__ = (Index("ix_entry_sketches_entry", "entry_id"),)
+    # Stored by its key on SQLite (migration 0006): a row is written once, not twice.
+    __table_args__ = (Index("ix_entry_sketches_entry", "entry_id"), {"sqlite_with_rowid": False})
 
     hash: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     entry_id: Mapped[int] = mapped_column(
@@ -163,6 +164,7 @@ class SketchValue(Base):
     sign of the same story, and looking it up would read a growing share of the table."""
 
     __tablename__ = "sketch_values"
+    __table_args__ = ({"sqlite_with_rowid": False},)
 
     hash: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     entries: Mapped[int] = mapped_column(Integer)
