@@ -11,7 +11,7 @@ import itertools
 import logging
 import time
 import zlib
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import AsyncGenerator, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -54,10 +54,6 @@ class _UnsupportedEncoding(Exception):
     pass
 
 
-# Idle connections kept open for reuse, across all hosts.
-KEEPALIVE = 128
-
-
 async def fetch_all(
     requests: Iterable[FetchRequest],
     policy: FetchPolicy,
@@ -75,43 +71,29 @@ async def fetch_all(
         lambda: asyncio.Semaphore(policy.per_host)
     )
     overall = asyncio.Semaphore(policy.max_connections)
-    # Requests in flight are bounded by the semaphores above. The pool only keeps connections
-    # alive, to as many hosts as a run visits in turn: a pool as small as max_connections closed
-    # and reopened them all the time (measured: an all-304 run of 1,000 feeds on 50 hosts took
-    # 4.2 s with it, 3.6 s with this).
-    limits = httpx.Limits(max_connections=None, max_keepalive_connections=KEEPALIVE)
-    headers = {
-        "User-Agent": policy.user_agent,
-        "Accept": ACCEPT,
-        "Accept-Encoding": ACCEPT_ENCODING,
-    }
-    if policy.contact:
-        headers["From"] = policy.contact
-    async with httpx.AsyncClient(
-        headers=headers,
-        follow_redirects=True,
-        max_redirects=policy.max_redirects,
-        limits=limits,
-        timeout=httpx.Timeout(30.0, connect=policy.connect_timeout),
-    ) as client:
+    work = [(request, _host(request.url)) for request in requests]
+    clients = _HostClients(policy, Counter(host for _request, host in work))
 
-        async def limited(request: FetchRequest) -> FetchResult:
-            host = (urlsplit(request.url).hostname or "").lower()
-            # The host's turn first: a task holding one of the few overall slots while it waits
-            # for its busy host would keep every other host waiting too.
-            if room is not None:
-                await room.acquire()
+    async def limited(request: FetchRequest, host: str) -> FetchResult:
+        # The host's turn first: a task holding one of the few overall slots while it waits
+        # for its busy host would keep every other host waiting too.
+        if room is not None:
+            await room.acquire()
+        try:
             async with hosts[host], overall:
-                return await fetch_one(client, request, policy)
+                return await fetch_one(clients.get(host), request, policy)
+        finally:
+            await clients.done(host)
 
+    async with clients:
         # Each fetch reports itself when done. Waiting on this queue costs the same however
         # many fetches are pending, where asyncio.wait() over all of them made a pass over
         # every one for each result: an all-304 run of 10,000 feeds took 13 times as long as
         # one of 1,000. A result is let go once yielded, not kept to the end of the run.
         finished: asyncio.Queue[asyncio.Task[FetchResult]] = asyncio.Queue()
         pending: set[asyncio.Task[FetchResult]] = set()
-        for request in requests:
-            task = asyncio.create_task(limited(request))
+        for request, host in work:
+            task = asyncio.create_task(limited(request, host))
             task.add_done_callback(finished.put_nowait)
             pending.add(task)
         try:
@@ -126,6 +108,65 @@ async def fetch_all(
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
+
+
+def _host(url: str) -> str:
+    return (urlsplit(url).hostname or "").lower()
+
+
+class _HostClients:
+    """One HTTP client for each host, closed after that host's last request of the run.
+
+    httpx's pool checks every connection it keeps on each request, so a single client that
+    kept the connections of every host slowed down as it gathered them. A host's client keeps
+    only the few connections it may have, and reuses them for the host's next feeds. Measured
+    in turns on an all-304 run of 1,000 feeds on 50 hosts: 5.5 to 6.4 s this way, 6.7 to 7.4 s
+    with one client that reopened a connection for every 304 (the body not read, the
+    connection was not reused), 7.2 to 7.5 s with one client keeping them all. The clients
+    share one SSL context: building one reads the certificate store (40 ms).
+    """
+
+    def __init__(self, policy: FetchPolicy, requests: Counter[str]) -> None:
+        self.policy = policy
+        self.remaining = requests
+        self.clients: dict[str, httpx.AsyncClient] = {}
+        self.ssl_context = httpx.create_ssl_context()
+        headers = {
+            "User-Agent": policy.user_agent,
+            "Accept": ACCEPT,
+            "Accept-Encoding": ACCEPT_ENCODING,
+        }
+        if policy.contact:
+            headers["From"] = policy.contact
+        self.headers = headers
+
+    def get(self, host: str) -> httpx.AsyncClient:
+        client = self.clients.get(host)
+        if client is None:
+            client = self.clients[host] = httpx.AsyncClient(
+                headers=self.headers,
+                follow_redirects=True,
+                max_redirects=self.policy.max_redirects,
+                limits=httpx.Limits(
+                    max_connections=None, max_keepalive_connections=self.policy.per_host
+                ),
+                timeout=httpx.Timeout(30.0, connect=self.policy.connect_timeout),
+                verify=self.ssl_context,
+            )
+        return client
+
+    async def done(self, host: str) -> None:
+        self.remaining[host] -= 1
+        if self.remaining[host] <= 0 and host in self.clients:
+            await self.clients.pop(host).aclose()
+
+    async def __aenter__(self) -> _HostClients:
+        return self
+
+    async def __aexit__(self, *_exception: object) -> None:
+        for client in self.clients.values():
+            await client.aclose()
+        self.clients.clear()
 
 
 async def fetch_one(
@@ -160,6 +201,9 @@ async def fetch_one(
                     "headers": {key.lower(): value for key, value in response.headers.items()},
                 }
                 if response.status_code == 304:
+                    # A 304 has no body, but until the client has read that empty body the
+                    # connection counts as busy and is closed instead of kept for reuse.
+                    await response.aread()
                     return result(**common)
                 if response.status_code >= 400:
                     phrase = response.reason_phrase or ""
