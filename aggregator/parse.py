@@ -1,4 +1,5 @@
-"""Fetched bytes → ParsedFeed, with feedparser and nothing else.
+"""Fetched bytes → ParsedFeed, with parse_fast where it reads the same as feedparser, else
+with feedparser.
 
 feedparser is handed the body and the response headers, never a URL, and its own sanitizer and
 relative-URI pass are switched off: normalize resolves URLs and sanitizes once, with nh3, which
@@ -10,7 +11,7 @@ from __future__ import annotations
 import calendar
 import html
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from email.utils import parseaddr
 from typing import Any
@@ -19,6 +20,7 @@ from urllib.parse import urljoin
 import feedparser
 
 from aggregator.errors import ParseError
+from aggregator.parse_fast import read_well_formed
 from aggregator.records import (
     Category,
     Enclosure,
@@ -51,6 +53,20 @@ _SY_PERIODS = {
 
 def parse_feed(content: bytes, url: str, headers: Mapping[str, str]) -> ParsedFeed:
     """Raise ParseError, in words a maintainer understands, when there is no feed to read."""
+    parsed = parse_well_formed(content, url, headers)
+    return parsed if parsed is not None else parse_with_feedparser(content, url, headers)
+
+
+def parse_well_formed(content: bytes, url: str, headers: Mapping[str, str]) -> ParsedFeed | None:
+    """The fast route (parse_fast), or None where it leaves the response to feedparser."""
+    document = read_well_formed(content, url, headers)
+    if document is None:
+        return None
+    return _parsed_feed(document.feed, document.entries, document.rss, url, None)
+
+
+def parse_with_feedparser(content: bytes, url: str, headers: Mapping[str, str]) -> ParsedFeed:
+    """feedparser's reading of any response: the fallback, and what parse_fast is held to."""
     if not content.strip():
         raise ParseError(url, "the server sent an empty response")
     response_headers = dict(headers)
@@ -67,15 +83,20 @@ def parse_feed(content: bytes, url: str, headers: Mapping[str, str]) -> ParsedFe
     warning = None
     if result.get("bozo"):
         warning = f"feed is not well-formed, read leniently: {result.get('bozo_exception')}"
+    rss = str(result.get("version", "")).startswith("rss")
+    return _parsed_feed(channel, result.entries, rss, url, warning)
+
+
+def _parsed_feed(
+    channel: Any, entries: Sequence[Any], rss: bool, url: str, warning: str | None
+) -> ParsedFeed:
+    """Both routes' reading, in feedparser's shape, as a ParsedFeed."""
     document_base = channel.get("title_detail", {}).get("base") or url
     return ParsedFeed(
         title=_as_html(channel.get("title_detail") or {}),
         link=_text(channel.get("link")),
         language=_text(channel.get("language")),
-        entries=tuple(
-            _entry(entry, document_base, channel, str(result.get("version", "")).startswith("rss"))
-            for entry in result.entries
-        ),
+        entries=tuple(_entry(entry, document_base, channel, rss) for entry in entries),
         warning=warning,
         update_hint=_update_hint(channel),
         details=_feed_details(channel),

@@ -18,6 +18,8 @@ LAYERS = {
     "aggregator.records": 0,
     # A leaf the normaliser consults, like a library: it imports nothing of ours.
     "aggregator.language": 0,
+    # parse's fast route: reads a document into feedparser's shape, importing nothing of ours.
+    "aggregator.parse_fast": 0,
     "aggregator.config": 1,
     "aggregator.fetch": 1,
     "aggregator.parse": 1,
