@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from typing import Any, cast
 
 from pydantic import TypeAdapter
@@ -22,6 +23,7 @@ from sqlalchemy import (
     Executable,
     Select,
     Table,
+    Text,
     and_,
     bindparam,
     delete,
@@ -34,6 +36,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
+from sqlalchemy.types import TypeEngine
 
 from aggregator.config import FeedConfig
 from aggregator.dedupe import (
@@ -322,8 +325,9 @@ def _merge_cross_feed(
     )
     ids = {guid: entry_id for guid, entry_id in rows}  # noqa: C416 (a Result has .keys())
     fresh = [entry for entry in entries if entry.guid in ids]
-    _index_sketches(session, [(ids[entry.guid], entry) for entry in fresh])
+    # Looked up before the new entries join the index, which would find each of them first.
     stored = _candidates(session, feed_id, fresh)
+    _index_sketches(session, [(ids[entry.guid], entry) for entry in fresh])
     candidates = [
         Candidate(row.id, row.feed_id, row.link_key, parse_fingerprint(row.fingerprint),
                   row.published_at)
@@ -363,30 +367,18 @@ def _candidates(session: Session, feed_id: int, entries: Sequence[CleanEntry]) -
     and a window of dates that stays narrow.
     """
     found: dict[int, Any] = {}
+    dialect = session.get_bind().dialect.name
     ordered = sorted(entries, key=lambda entry: entry.published)
     for start in range(0, len(ordered), _LOOKUP_GROUP):
         group = ordered[start : start + _LOOKUP_GROUP]
         earliest, latest = group[0].published - WINDOW, group[-1].published + WINDOW
-        # Only ids and links go to SQL, the other conditions are checked here: given the date
-        # window too, SQLite walks the date index through every entry of the window instead
-        # of looking the few matches up.
-        matching: list[ColumnElement[bool]] = []
         values = {v for e in group for v in lookup_values(parse_fingerprint(e.fingerprint))}
-        if values:
-            sharing = (
-                select(EntrySketch.entry_id)
-                .where(EntrySketch.hash.in_(_rarest(session, values)))
-                .group_by(EntrySketch.entry_id)
-                .having(func.count() >= MIN_SHARED)
-            )
-            matching.append(Entry.id.in_(sharing))
-        keys = sorted({entry.link_key for entry in group if entry.link_key})
-        if keys:
-            matching.append(Entry.link_key.in_(keys))
-        if not matching:
+        keys = {entry.link_key for entry in group if entry.link_key}
+        if not values and not keys:
             continue
         rows = session.execute(
-            select(*_CANDIDATE_COLUMNS, Entry.duplicate_of, Entry.pruned_at).where(or_(*matching))
+            _candidate_lookup(dialect),
+            {"values": _listing(dialect, values), "keys": _listing(dialect, keys)},
         )
         found.update(
             (row.id, row)
@@ -399,32 +391,55 @@ def _candidates(session: Session, feed_id: int, entries: Sequence[CleanEntry]) -
     return sorted(found.values(), key=lambda row: (row.published_at, row.id))
 
 
-def _rarest(session: Session, values: set[int]) -> Select[tuple[int]]:
-    """The values worth looking up: held by some stored entry, rarest first, within a budget
-    of rows to read. A value no entry holds cannot match; a stock phrase held by many says
-    little and costs a read of every entry that has it. The running count is a window function
-    so that the lookup is part of the one statement that finds the candidates.
+@cache
+def _candidate_lookup(dialect: str) -> Executable:
+    """The entries that share a link or enough lookup values with a group of new entries.
+
+    Built once for each database: the values and links are two parameters, so SQLAlchemy
+    neither rebuilds the statement nor works out its cache key for every feed, and does not
+    spend its 3 µs on each of hundreds of values. Only ids and links go to SQL, the other
+    conditions are checked by the caller: given the date window too, SQLite walks the date
+    index through every entry of the window instead of looking the few matches up.
+
+    The values worth looking up are those held by some stored entry, rarest first, within a
+    budget of rows to read. A value no entry holds cannot match; a stock phrase held by many
+    says little and costs a read of every entry that has it.
     """
     read = func.sum(SketchValue.entries).over(order_by=(SketchValue.entries, SketchValue.hash))
     counted = (
         select(SketchValue.hash, read.label("read"))
-        .where(SketchValue.hash.in_(_one_parameter(session, values)), SketchValue.entries <= COMMON)
+        .where(
+            SketchValue.hash.in_(_listed(dialect, "values", BigInteger())),
+            SketchValue.entries <= COMMON,
+        )
         .subquery()
     )
-    return select(counted.c.hash).where(counted.c.read <= LOOKUP_ROWS)
+    rarest = select(counted.c.hash).where(counted.c.read <= LOOKUP_ROWS)
+    sharing = (
+        select(EntrySketch.entry_id)
+        .where(EntrySketch.hash.in_(rarest))
+        .group_by(EntrySketch.entry_id)
+        .having(func.count() >= MIN_SHARED)
+    )
+    return select(*_CANDIDATE_COLUMNS, Entry.duplicate_of, Entry.pruned_at).where(
+        or_(Entry.id.in_(sharing), Entry.link_key.in_(_listed(dialect, "keys", Text())))
+    )
 
 
-def _one_parameter(session: Session, values: Iterable[int]) -> Select[tuple[int]]:
-    """The values as a table sent in one parameter (an array, or JSON for SQLite) rather than
-    one each: SQLAlchemy spends about 3 µs on each parameter of a list, which made the
-    hundreds of values of a lookup cost more than the database's work on them."""
-    ordered = sorted(values)
-    if session.get_bind().dialect.name == "postgresql":
-        array = bindparam(None, ordered, type_=postgresql.ARRAY(BigInteger))
+def _listed(dialect: str, name: str, item: TypeEngine[Any]) -> Select[Any]:
+    """A list sent as one parameter, read as a table: an array for PostgreSQL, JSON for
+    SQLite (see _listing)."""
+    if dialect == "postgresql":
+        array = bindparam(name, type_=postgresql.ARRAY(item))
         listed = func.unnest(array).table_valued("value").render_derived()
     else:
-        listed = func.json_each(json.dumps(ordered)).table_valued("value")
+        listed = func.json_each(bindparam(name, type_=Text())).table_valued("value")
     return select(listed.c.value)
+
+
+def _listing(dialect: str, values: Iterable[Any]) -> Any:
+    ordered = sorted(values)
+    return ordered if dialect == "postgresql" else json.dumps(ordered)
 
 
 def _index_sketches(session: Session, entries: Sequence[tuple[int, CleanEntry]]) -> None:
