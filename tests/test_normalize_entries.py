@@ -10,7 +10,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from aggregator.dedupe import unique_by_guid
-from aggregator.normalize import NormalizeOptions, excerpt, normalize_entry
+from aggregator.normalize import (
+    NormalizeOptions,
+    excerpt,
+    normalize_entry,
+    plain_text,
+    text_of_markup,
+)
 from aggregator.parse import parse_feed
 from aggregator.records import CleanEntry, ParsedEntry
 
@@ -193,6 +199,18 @@ def test_content_hash_changes_with_the_text_and_only_with_it() -> None:
 def test_html_titles_lose_their_tags(markup: str) -> None:
     entry = normalize_entry(_parsed(title=markup), "u", FETCHED, NormalizeOptions())
     assert entry.title == "Bold & brave"
+
+
+@settings(max_examples=500)
+@given(st.text(alphabet=st.characters(exclude_categories=("Cs",)), max_size=60))
+def test_a_name_without_markup_reads_as_the_html_parser_reads_it(text: str) -> None:
+    """Names and titles without markup skip the HTML parser; that must change nothing."""
+    assert plain_text(text) == text_of_markup(text)
+
+
+@pytest.mark.parametrize("text", ["a\x00b", "\ufeffName", "AT&amp;T", "Jo <b>Bloggs</b>", "x > y"])
+def test_the_characters_a_parser_reads_differently_still_go_through_it(text: str) -> None:
+    assert plain_text(text) == text_of_markup(text)
 
 
 def test_plain_text_stays_text_and_html_stays_html() -> None:
