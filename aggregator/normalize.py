@@ -438,7 +438,8 @@ def _title(entry: ParsedEntry, text: str) -> tuple[str, bool]:
 
 
 def _title_html(entry: ParsedEntry, base: str) -> str | None:
-    if entry.details.title.type != "html" or not entry.title:
+    # Without a "<" there is no tag to keep, whatever sanitizing would make of the rest.
+    if entry.details.title.type != "html" or not entry.title or "<" not in entry.title:
         return None
     markup = sanitize_html(entry.title, base)
     return markup if "<" in markup else None
