@@ -378,7 +378,7 @@ def _candidates(session: Session, feed_id: int, entries: Sequence[CleanEntry]) -
             continue
         rows = session.execute(
             _candidate_lookup(dialect),
-            {"values": _listing(dialect, values), "keys": _listing(dialect, keys)},
+            {"values": _list_parameter(dialect, values), "keys": _list_parameter(dialect, keys)},
         )
         found.update(
             (row.id, row)
@@ -409,7 +409,7 @@ def _candidate_lookup(dialect: str) -> Executable:
     counted = (
         select(SketchValue.hash, read.label("read"))
         .where(
-            SketchValue.hash.in_(_listed(dialect, "values", BigInteger())),
+            SketchValue.hash.in_(_list_as_table(dialect, "values", BigInteger())),
             SketchValue.entries <= COMMON,
         )
         .subquery()
@@ -422,13 +422,13 @@ def _candidate_lookup(dialect: str) -> Executable:
         .having(func.count() >= MIN_SHARED)
     )
     return select(*_CANDIDATE_COLUMNS, Entry.duplicate_of, Entry.pruned_at).where(
-        or_(Entry.id.in_(sharing), Entry.link_key.in_(_listed(dialect, "keys", Text())))
+        or_(Entry.id.in_(sharing), Entry.link_key.in_(_list_as_table(dialect, "keys", Text())))
     )
 
 
-def _listed(dialect: str, name: str, item: TypeEngine[Any]) -> Select[Any]:
-    """A list sent as one parameter, read as a table: an array for PostgreSQL, JSON for
-    SQLite (see _listing)."""
+def _list_as_table(dialect: str, name: str, item: TypeEngine[Any]) -> Select[Any]:
+    """The list parameter `name` read as a table of values: an array unnested on PostgreSQL,
+    a JSON array walked by json_each on SQLite (see _list_parameter)."""
     if dialect == "postgresql":
         array = bindparam(name, type_=postgresql.ARRAY(item))
         listed = func.unnest(array).table_valued("value").render_derived()
@@ -437,7 +437,8 @@ def _listed(dialect: str, name: str, item: TypeEngine[Any]) -> Select[Any]:
     return select(listed.c.value)
 
 
-def _listing(dialect: str, values: Iterable[Any]) -> Any:
+def _list_parameter(dialect: str, values: Iterable[Any]) -> Any:
+    """The value of a parameter that _list_as_table reads."""
     ordered = sorted(values)
     return ordered if dialect == "postgresql" else json.dumps(ordered)
 
