@@ -180,20 +180,52 @@ class StoredCounts:
     updated: int
 
 
-def record_fetch(
-    session: Session,
-    feed_id: int,
-    result: FetchResult,
-    change: FeedChange,
-    entries: Sequence[CleanEntry],
-    new_feed_items: int | None = None,
-) -> StoredCounts:
-    """Store one fetch: its entries, the feed's new state, and the attempt for the history.
+@dataclass(frozen=True)
+class FetchRecord:
+    """One fetch to store: the entries it read and what it does to its feed's row."""
 
-    When the feed has no entries yet, only its newest `new_feed_items` go to the front page;
+    feed_id: int
+    result: FetchResult
+    change: FeedChange
+    entries: Sequence[CleanEntry]
+    new_feed_items: int | None = None
+
+
+def record_fetches(session: Session, fetches: Sequence[FetchRecord]) -> list[StoredCounts]:
+    """Store fetches: the entries of each, then every feed's new state and every attempt for
+    the history, a statement of each kind for the whole batch (a hundred 304s are two
+    executemany calls, not two hundred statements).
+
+    When a feed has no entries yet, only its newest `new_feed_items` go to the front page;
     the rest are stored as its backlog.
     """
-    counts = _upsert_entries(session, feed_id, entries, result.started_at, new_feed_items)
+    counts = [
+        _upsert_entries(
+            session, fetch.feed_id, fetch.entries, fetch.result.started_at, fetch.new_feed_items
+        )
+        for fetch in fetches
+    ]
+    # An executemany sets the columns its first row names, so rows are grouped by the columns
+    # they change ("None keeps" fields leave theirs out).
+    by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for fetch, stored in zip(fetches, counts, strict=True):
+        values = _feed_values(fetch, stored)
+        by_columns.setdefault(tuple(values), []).append({"feed_row": fetch.feed_id, **values})
+    for rows in by_columns.values():
+        session.execute(_FEED_UPDATE, rows)
+    if fetches:
+        session.execute(
+            insert(_ATTEMPT_TABLE),
+            [_attempt_row(fetch, stored) for fetch, stored in zip(fetches, counts, strict=True)],
+        )
+    return counts
+
+
+_FEED_UPDATE = update(_FEED_TABLE).where(_FEED_TABLE.c.id == bindparam("feed_row"))
+
+
+def _feed_values(fetch: FetchRecord, counts: StoredCounts) -> dict[str, Any]:
+    change = fetch.change
     values = {
         field.name: value
         for field in fields(change)
@@ -206,21 +238,22 @@ def record_fetch(
     if interval is not None:
         values["publish_interval_seconds"] = round(interval.total_seconds())
     if counts.new:
-        values["last_new_entry_at"] = result.started_at
-    session.execute(update(_FEED_TABLE).where(_FEED_TABLE.c.id == feed_id).values(**values))
-    session.execute(
-        insert(_ATTEMPT_TABLE).values(
-            feed_id=feed_id,
-            started_at=result.started_at,
-            duration_ms=round(result.duration * 1000),
-            http_status=result.status_code,
-            bytes=result.size,
-            new_entries=counts.new,
-            updated_entries=counts.updated,
-            error=change.last_error,
-        )
-    )
-    return counts
+        values["last_new_entry_at"] = fetch.result.started_at
+    return values
+
+
+def _attempt_row(fetch: FetchRecord, counts: StoredCounts) -> dict[str, Any]:
+    result = fetch.result
+    return {
+        "feed_id": fetch.feed_id,
+        "started_at": result.started_at,
+        "duration_ms": round(result.duration * 1000),
+        "http_status": result.status_code,
+        "bytes": result.size,
+        "new_entries": counts.new,
+        "updated_entries": counts.updated,
+        "error": fetch.change.last_error,
+    }
 
 
 _NONE_KEEPS = frozenset({"last_success_at", "title", "site_link", "publish_interval", "details"})

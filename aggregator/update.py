@@ -2,7 +2,7 @@
 
     store.due_feeds ─▶ fetch.fetch_all ─▶ parse.parse_feed ─▶ normalize.normalize_entry
       ─▶ dedupe.unique_by_guid ─▶ filters.EntryFilter ─▶ dedupe.with_keys ─▶ feed_state.decide
-      ─▶ store.record_fetch (which also links a story to the same one from another feed)
+      ─▶ store.record_fetches (which also links a story to the same one from another feed)
 
 A body identical to the last one parsed skips parse, normalize and filters. Feeds are fetched
 concurrently; each result is read (aggregator.read: parse to feed_state.decide) as soon as it
@@ -278,18 +278,18 @@ def store_fetches(sessions: sessionmaker[Session], batch: Sequence[Fetched]) -> 
                 fetched.feed.url,
                 fetched.read.failure,
             )
+    records = [
+        store.FetchRecord(
+            fetched.feed.id,
+            fetched.result,
+            fetched.read.change,
+            fetched.read.entries,
+            fetched.config.new_feed_items,
+        )
+        for fetched in batch
+    ]
     with storage_errors(), sessions.begin() as session:
-        counts = [
-            store.record_fetch(
-                session,
-                fetched.feed.id,
-                fetched.result,
-                fetched.read.change,
-                fetched.read.entries,
-                fetched.config.new_feed_items,
-            )
-            for fetched in batch
-        ]
+        counts = store.record_fetches(session, records)
     return [_outcome(fetched, stored) for fetched, stored in zip(batch, counts, strict=True)]
 
 
