@@ -5,9 +5,10 @@ from __future__ import annotations
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, inspect, text
 
-from aggregator.db import alembic_config, create_database_engine, upgrade
+from aggregator.db import SCHEMA_REVISION, alembic_config, create_database_engine, upgrade
 from aggregator.models import Base
 from tests.conftest import Planet
 
@@ -27,6 +28,11 @@ def test_upgrade_twice_applies_nothing_the_second_time(database_url: str) -> Non
     upgrade(engine)
     assert upgrade(engine) == []
     engine.dispose()
+
+
+def test_the_revision_taken_as_current_is_the_newest_migration() -> None:
+    """Commands skip Alembic for a database at SCHEMA_REVISION: a new migration must move it."""
+    assert ScriptDirectory.from_config(alembic_config()).get_current_head() == SCHEMA_REVISION
 
 
 def test_db_upgrade_command_and_every_command_migrate_an_empty_database(planet: Planet) -> None:
