@@ -555,6 +555,9 @@ def _environment(theme: Path | None = None) -> Environment:
         autoescape=select_autoescape(["html", "xml"]),
         undefined=StrictUndefined,
         keep_trailing_newline=True,
+        # A publish is one run: a template that changes on disk meanwhile waits for the next,
+        # instead of every include asking the file system whether it changed.
+        auto_reload=False,
     )
     environment.filters["rfc3339"] = rfc3339
     environment.filters["rfc822"] = rfc822
