@@ -517,6 +517,8 @@ def _execute_many(
     sql, order = _compiled(connection.dialect, statement)
     if order is None:
         connection.exec_driver_sql(sql, [dict(zip(names, row, strict=True)) for row in rows])
+    elif order == names:
+        connection.exec_driver_sql(sql, rows)
     else:
         position = [names.index(name) for name in order]
         connection.exec_driver_sql(sql, [tuple(row[i] for i in position) for row in rows])
