@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import lxml.html
+import nh3
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
@@ -604,3 +605,35 @@ def test_the_only_iframes_left_are_empty_sandboxed_players_from_allowed_hosts(
                                      "sandbox", "loading", "referrerpolicy"}, clean  # fmt: skip
         assert not frame.text and len(frame) == 0, clean
     assert sanitize_html(clean, base, PLAYER_HOSTS) == clean
+
+
+@pytest.mark.parametrize(
+    "image",
+    [
+        '<img src="https://example.org/a.jpg" alt="" width="10" height="10" loading="lazy">',
+        '<img src="https://example.org/a.jpg" alt="" loading="eager">',
+        '<img loading="lazy" src="https://example.org/a.jpg" alt="">',
+    ],
+)
+def test_an_image_that_asks_to_load_lazily_is_settled_in_two_passes(
+    image: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """WordPress writes loading="lazy" last; one pass must already give the final form, so
+    the second pass, which checks it, is the last."""
+    calls = []
+    clean = nh3.clean
+
+    def counted(*args: Any, **kwargs: Any) -> str:
+        calls.append(args)
+        return clean(*args, **kwargs)
+
+    monkeypatch.setattr(nh3, "clean", counted)
+    result = sanitize_html(f"<p>{image}</p>", BASE)
+
+    assert (
+        result
+        == '<p><img loading="lazy" src="https://example.org/a.jpg" alt=""'
+        + (' width="10" height="10">' if "width" in image else ">")
+        + "</p>"
+    )
+    assert len(calls) == 2
