@@ -20,6 +20,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from email.utils import format_datetime
+from functools import cached_property
 from importlib.resources import files
 from pathlib import Path
 from typing import Any, TypeVar
@@ -110,9 +111,10 @@ class SiteView:
     theme: Path | None = None
     iframe_hosts: Sequence[str] = ()
 
-    @property
+    @cached_property
     def updated(self) -> datetime:
-        """The newest change among the entries: stable while nothing new arrives."""
+        """The newest change among the entries: stable while nothing new arrives. Every page
+        shows it, so it is worked out once."""
         return newest_change(self.entries)
 
     @property
