@@ -100,8 +100,10 @@ class Readers:
 
     @classmethod
     def for_setting(cls, setting: int | Literal["auto"], due: int) -> Readers:
-        """ "auto" is one worker per CPU beyond the one this process keeps busy (on 2 CPUs a
-        second worker made the cold update slower), for a run of at least POOL_MIN_FEEDS."""
+        """ "auto" is one worker per CPU beyond the one this process keeps busy, for a run of at
+        least POOL_MIN_FEEDS. On 2 CPUs a second worker made a cold update of 1,000 feeds about
+        a tenth faster (49 s against 55 s) but the tree's memory a half larger (319 MiB against
+        219 MiB), so it is left to the setting."""
         if setting == "auto":
             return cls((os.cpu_count() or 1) - 1 if due >= POOL_MIN_FEEDS else 0)
         return cls(setting)
