@@ -50,7 +50,6 @@ from aggregator.dedupe import (
     WINDOW,
     Candidate,
     index_values,
-    lookup_values,
     merges,
     parse_fingerprint,
 )
@@ -409,7 +408,7 @@ def _candidates(session: Session, feed_id: int, entries: Sequence[CleanEntry]) -
     for start in range(0, len(ordered), _LOOKUP_GROUP):
         group = ordered[start : start + _LOOKUP_GROUP]
         earliest, latest = group[0].published - WINDOW, group[-1].published + WINDOW
-        values = {v for e in group for v in lookup_values(parse_fingerprint(e.fingerprint))}
+        values = {v for e in group for v in index_values(parse_fingerprint(e.fingerprint))}
         keys = {entry.link_key for entry in group if entry.link_key}
         if not values and not keys:
             continue

@@ -23,7 +23,6 @@ from aggregator.dedupe import (
     could_share_text,
     index_values,
     link_key,
-    lookup_values,
     parse_fingerprint,
     same_story,
     similarity,
@@ -225,7 +224,7 @@ def test_the_lookup_table_finds_every_pair_judged_the_same_story() -> None:
             continue
         checked += 1
         for new, stored in ((first, second), (second, first)):
-            shared = set(lookup_values(parse_fingerprint(new.fingerprint))) & set(
+            shared = set(index_values(parse_fingerprint(new.fingerprint))) & set(
                 index_values(parse_fingerprint(stored.fingerprint))
             )
             same_link = new.link_key is not None and new.link_key == stored.link_key
