@@ -29,6 +29,15 @@ class _Identifier(Protocol):
     def classify(self, text: str) -> tuple[str, float]: ...
 
 
+def load_model() -> None:
+    """Load the model now rather than at the first entry (see aggregator.read_worker)."""
+    _identifier()
+
+
+def model_loaded() -> bool:
+    return _identifier.cache_info().currsize > 0
+
+
 @cache
 def _identifier() -> _Identifier:
     from py3langid.langid import MODEL_FILE, LanguageIdentifier

@@ -37,6 +37,7 @@ LAYERS = {
     "aggregator.store": 2,
     "aggregator.publish": 2,
     "aggregator.read": 3,
+    "aggregator.read_worker": 4,
     "aggregator.update": 4,
     "aggregator.probe": 3,
     "aggregator.jobs": 5,

@@ -273,3 +273,31 @@ def test_a_host_that_cannot_start_parsing_processes_reads_every_feed_itself(
     assert f"{TOTAL} new" in result.stdout
     assert "0 failed" in result.stdout
     assert "cannot start parsing processes" in result.output
+
+
+def test_parsing_processes_start_with_the_language_model_their_server_loaded() -> None:
+    """Loaded before the fork, the model's pages are shared by every worker instead of each
+    loading its own 70 MB copy."""
+    from aggregator import language, update
+
+    readers = update.Readers(2)
+    try:
+        pool = readers.next_pool()
+        assert pool is not None
+        loaded = [pool.submit(language.model_loaded).result() for _ in range(4)]
+    finally:
+        readers.close()
+    assert loaded == [True] * 4
+
+
+@pytest.mark.parametrize(
+    ("cpus", "due", "workers"), [(1, 1000, 0), (2, 99, 0), (2, 100, 2), (16, 1000, 4)]
+)
+def test_auto_starts_a_parsing_process_per_cpu_for_a_large_run(
+    monkeypatch: pytest.MonkeyPatch, cpus: int, due: int, workers: int
+) -> None:
+    from aggregator import update
+
+    monkeypatch.setattr(update.os, "cpu_count", lambda: cpus)
+    assert update.Readers.for_setting("auto", due).workers == workers
+    assert update.Readers.for_setting(3, due).workers == 3
