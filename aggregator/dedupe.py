@@ -26,7 +26,6 @@ import math
 import re
 import struct
 import unicodedata
-from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -225,40 +224,30 @@ class Merge:
     original: int
 
 
-def merges(new: Sequence[tuple[int, CleanEntry]], candidates: Sequence[Candidate]) -> list[Merge]:
-    """For each new entry that repeats stories of other feeds, point all of them at the one
-    published first (the original publisher); a stored entry wins a tie.
+def merges(new: Sequence[tuple[int, CleanEntry, Sequence[Candidate]]]) -> list[Merge]:
+    """For each new entry (its id, itself, its candidates) that repeats stories of other
+    feeds, point all of them at the one published first (the original publisher); a stored
+    entry wins a tie.
 
     same_story runs only on the candidates that share the entry's link or enough of its sketch
-    to pass one of its two tests (see could_share_text). The shared values are counted as one
-    set intersection per pair, in C: counting them value by value through an index cost more
-    than everything else the store does, since stock phrases give a value many candidates.
+    to pass one of its two tests (see could_share_text), counted as one set intersection in C.
     """
-    order = sorted(range(len(candidates)), key=lambda position: candidates[position].published)
-    moments = [candidates[position].published for position in order]
-    sketches = [frozenset(candidates[position].fingerprint) for position in order]
-    by_link: dict[str, list[int]] = {}
-    for position, candidate in enumerate(candidates):
-        if candidate.link_key:
-            by_link.setdefault(candidate.link_key, []).append(position)
     found: list[Merge] = []
-    for entry_id, entry in new:
+    for entry_id, entry, candidates in new:
         mine = parse_fingerprint(entry.fingerprint)
         values = frozenset(mine)
-        # same_story accepts nothing outside the window, so only the candidates in it count.
-        first = bisect_left(moments, entry.published - WINDOW)
-        last = bisect_right(moments, entry.published + WINDOW)
-        likely = {
-            order[index]
-            for index in range(first, last)
-            if (shared := len(values & sketches[index]))
-            and could_share_text(shared, len(mine), len(sketches[index]))
-        }
-        likely.update(by_link.get(entry.link_key or "", ()))
         matches = [
-            candidates[position]
-            for position in sorted(likely)
-            if same_story(entry, candidates[position])
+            candidate
+            for candidate in candidates
+            if (
+                (entry.link_key is not None and entry.link_key == candidate.link_key)
+                or could_share_text(
+                    len(values.intersection(candidate.fingerprint)),
+                    len(mine),
+                    len(candidate.fingerprint),
+                )
+            )
+            and same_story(entry, candidate)
         ]
         if not matches:
             continue

@@ -17,13 +17,16 @@ from typing import Any, cast
 
 from pydantic import TypeAdapter
 from sqlalchemy import (
+    JSON,
     BigInteger,
     ClauseElement,
     ColumnElement,
     Connection,
     CursorResult,
     Executable,
+    Integer,
     Select,
+    Subquery,
     Table,
     Text,
     and_,
@@ -32,10 +35,13 @@ from sqlalchemy import (
     exists,
     func,
     insert,
+    null,
     or_,
     select,
+    union_all,
     update,
 )
+from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
@@ -364,14 +370,17 @@ def _merge_cross_feed(
     # Looked up before the new entries join the index, which would find each of them first.
     stored = _candidates(session, feed_id, fresh)
     _index_sketches(session, [(ids[entry.guid], entry) for entry in fresh])
-    candidates = [
-        Candidate(row.id, row.feed_id, row.link_key, parse_fingerprint(row.fingerprint),
-                  row.published_at)
-        for row in stored
-    ]  # fmt: skip
-    hidden = {row.id for row in stored if row.backlog}
+    every = {row.id: row for rows in stored.values() for row in rows}
+    candidates = {
+        row.id: Candidate(row.id, row.feed_id, row.link_key, parse_fingerprint(row.fingerprint),
+                          row.published_at)
+        for row in every.values()
+    }  # fmt: skip
+    hidden = {row.id for row in every.values() if row.backlog}
     hidden |= {entry_id for guid, entry_id in ids.items() if guid not in shown}
-    found_merges = merges([(ids[e.guid], e) for e in entries if e.guid in ids], candidates)
+    found_merges = merges(
+        [(ids[e.guid], e, [candidates[row.id] for row in stored[e.guid]]) for e in fresh]
+    )
     promoted = {
         m.original for m in found_merges if m.original in hidden and m.duplicate not in hidden
     }
@@ -392,44 +401,55 @@ _CANDIDATE_COLUMNS = (
     Entry.fingerprint,
     Entry.published_at,
     Entry.backlog,
+    Entry.duplicate_of,
+    Entry.pruned_at,
 )
 
 
-def _candidates(session: Session, feed_id: int, entries: Sequence[CleanEntry]) -> list[Any]:
-    """Entries of other feeds that may be the same story as one of `entries`.
+def _candidates(
+    session: Session, feed_id: int, entries: Sequence[CleanEntry]
+) -> dict[str, list[Any]]:
+    """For each of `entries` (by id), the entries of other feeds that may be its story.
 
     The new entries go a feed's page at a time, in order of date: one statement for a usual
-    fetch, while a long backlog still spreads over several, each with its own budget of rows
-    and a window of dates that stays narrow.
+    fetch, while a long backlog still spreads over several, each with its own budget of rows.
     """
-    found: dict[int, Any] = {}
+    found: dict[str, dict[int, Any]] = {entry.guid: {} for entry in entries}
     dialect = session.get_bind().dialect.name
     ordered = sorted(entries, key=lambda entry: entry.published)
     for start in range(0, len(ordered), _LOOKUP_GROUP):
         group = ordered[start : start + _LOOKUP_GROUP]
-        earliest, latest = group[0].published - WINDOW, group[-1].published + WINDOW
-        values = {v for e in group for v in index_values(parse_fingerprint(e.fingerprint))}
-        keys = {entry.link_key for entry in group if entry.link_key}
-        if not values and not keys:
+        pairs = [
+            (value, position)
+            for position, entry in enumerate(group)
+            for value in index_values(parse_fingerprint(entry.fingerprint))
+        ]
+        by_link: dict[str, list[int]] = {}
+        for position, entry in enumerate(group):
+            if entry.link_key:
+                by_link.setdefault(entry.link_key, []).append(position)
+        if not pairs and not by_link:
             continue
         rows = session.execute(
             _candidate_lookup(dialect),
-            {"values": _list_parameter(dialect, values), "keys": _list_parameter(dialect, keys)},
+            {"pairs": json.dumps(pairs), "keys": _list_parameter(dialect, by_link)},
         )
-        found.update(
-            (row.id, row)
-            for row in rows
-            if row.feed_id != feed_id
-            and row.duplicate_of is None
-            and row.pruned_at is None
-            and earliest <= row.published_at <= latest
-        )
-    return sorted(found.values(), key=lambda row: (row.published_at, row.id))
+        for row in rows:
+            if row.feed_id == feed_id or row.duplicate_of is not None or row.pruned_at is not None:
+                continue
+            positions = [row.item] if row.item is not None else by_link.get(row.link_key, [])
+            for position in positions:
+                entry = group[position]
+                if abs(entry.published - row.published_at) <= WINDOW:
+                    found[entry.guid][row.id] = row
+    return {guid: list(rows.values()) for guid, rows in found.items()}
 
 
 @cache
 def _candidate_lookup(dialect: str) -> Executable:
-    """The entries that share a link or enough lookup values with a group of new entries.
+    """The entries that share a link with a group of new entries, or enough lookup values with
+    one of them: each found by text comes with the position of that new entry in the group
+    (`item`, null for those found by link).
 
     Built once for each database: the values and links are two parameters, so SQLAlchemy
     neither rebuilds the statement nor works out its cache key for every feed, and does not
@@ -439,27 +459,49 @@ def _candidate_lookup(dialect: str) -> Executable:
 
     The values worth looking up are those held by some stored entry, rarest first, within a
     budget of rows to read. A value no entry holds cannot match; a stock phrase held by many
-    says little and costs a read of every entry that has it.
+    says little and costs a read of every entry that has it. Shared values are counted for each
+    new entry on its own: counted for the whole group, a stored entry sharing one stock phrase
+    with each of three new entries would be read and compared with all of them.
     """
+    wanted = _pairs_as_table(dialect)
     read = func.sum(SketchValue.entries).over(order_by=(SketchValue.entries, SketchValue.hash))
     counted = (
         select(SketchValue.hash, read.label("read"))
-        .where(
-            SketchValue.hash.in_(_list_as_table(dialect, "values", BigInteger())),
-            SketchValue.entries <= COMMON,
-        )
+        .where(SketchValue.hash.in_(select(wanted.c.hash)), SketchValue.entries <= COMMON)
         .subquery()
     )
     rarest = select(counted.c.hash).where(counted.c.read <= LOOKUP_ROWS)
     sharing = (
-        select(EntrySketch.entry_id)
-        .where(EntrySketch.hash.in_(rarest))
-        .group_by(EntrySketch.entry_id)
+        select(wanted.c.item, EntrySketch.entry_id)
+        .join_from(wanted, EntrySketch, EntrySketch.hash == wanted.c.hash)
+        .where(wanted.c.hash.in_(rarest))
+        .group_by(wanted.c.item, EntrySketch.entry_id)
         .having(func.count() >= MIN_SHARED)
+        .subquery()
     )
-    return select(*_CANDIDATE_COLUMNS, Entry.duplicate_of, Entry.pruned_at).where(
-        or_(Entry.id.in_(sharing), Entry.link_key.in_(_list_as_table(dialect, "keys", Text())))
+    by_text = select(sharing.c.item, *_CANDIDATE_COLUMNS).join_from(
+        sharing, Entry, Entry.id == sharing.c.entry_id
     )
+    by_link = select(null().label("item"), *_CANDIDATE_COLUMNS).where(
+        Entry.link_key.in_(_list_as_table(dialect, "keys", Text()))
+    )
+    return union_all(by_text, by_link)
+
+
+def _pairs_as_table(dialect: str) -> Subquery:
+    """The parameter `pairs`, a JSON array of [value, position] pairs, read as a table."""
+    parameter = bindparam("pairs", type_=Text())
+    if dialect == "postgresql":
+        each = func.json_array_elements(sql_cast(parameter, JSON)).table_valued("value")
+        value, item = each.c.value.op("->>")(0), each.c.value.op("->>")(1)
+        return select(
+            sql_cast(value, BigInteger).label("hash"), sql_cast(item, Integer).label("item")
+        ).subquery("wanted")
+    each = func.json_each(parameter).table_valued("value")
+    return select(
+        func.json_extract(each.c.value, "$[0]").label("hash"),
+        func.json_extract(each.c.value, "$[1]").label("item"),
+    ).subquery("wanted")
 
 
 def _list_as_table(dialect: str, name: str, item: TypeEngine[Any]) -> Select[Any]:
