@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
@@ -34,10 +34,12 @@ from aggregator.errors import AggregatorError, ConfigError, OutputError, Storage
 from aggregator.feed_state import CONFIRMED_MOVE, advice
 from aggregator.lock import AlreadyRunning
 from aggregator.logs import configure_logging
-from aggregator.probe import Probe
 from aggregator.progress import ProgressReport
 from aggregator.records import FeedView, PublishResult, UpdateResult
 from aggregator.subscriptions import Imported, read_opml, read_venus
+
+if TYPE_CHECKING:
+    from aggregator.probe import Probe
 
 EXIT_CODES: dict[type[AggregatorError], int] = {ConfigError: 2, StorageError: 3, OutputError: 4}
 

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -20,11 +21,13 @@ from aggregator.db import database_exists, open_database, storage_errors
 from aggregator.feed_state import advice
 from aggregator.fetch import user_agent
 from aggregator.lock import run_lock
-from aggregator.probe import Probe, probe_all
 from aggregator.publish import SiteView, render_opml, write_site
 from aggregator.records import EntryView, FeedHealth, FeedView, PublishResult, UpdateResult
 from aggregator.update import Progress, fetch_policy, run_update
 from aggregator.websub import notify_hub
+
+if TYPE_CHECKING:
+    from aggregator.probe import Probe
 
 
 def open_store(settings: Settings) -> sessionmaker[Session]:
@@ -128,6 +131,10 @@ def export_opml(settings: Settings, sessions: sessionmaker[Session]) -> str:
 
 
 def probe(settings: Settings, urls: list[str]) -> list[Probe]:
+    # Imported here: probing parses, and an update whose feeds are read by parsing processes
+    # does not load the parsing libraries at all (see aggregator.read_entries).
+    from aggregator.probe import probe_all
+
     return probe_all(urls, fetch_policy(settings))
 
 

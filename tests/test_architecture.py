@@ -89,3 +89,16 @@ def test_pure_stages_load_no_network_or_database_library(module: str) -> None:
 def test_fetch_knows_nothing_of_the_database() -> None:
     loaded = _loaded_by("aggregator.fetch")
     assert not {name for name in loaded if name.split(".")[0] in {"sqlalchemy", "alembic"}}
+
+
+@pytest.mark.parametrize("module", ["aggregator.cli", "aggregator.daemon"])
+def test_the_updating_process_loads_the_parsing_libraries_only_to_parse(module: str) -> None:
+    """With a pool, feeds are parsed in other processes; the one that downloads and stores
+    then never needs feedparser, lxml, nh3 or the language model."""
+    loaded = _loaded_by(module)
+    assert {name.split(".")[0] for name in loaded} & {
+        "feedparser",
+        "lxml",
+        "nh3",
+        "py3langid",
+    } == set()

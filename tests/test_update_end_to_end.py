@@ -208,16 +208,16 @@ def test_publish_alone_writes_the_site_from_the_database(
 def test_an_unexpected_error_in_one_feed_does_not_stop_the_others(
     planet: Planet, feed_server: FeedServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from aggregator import read
+    from aggregator import normalize
 
-    real = read.normalize_entry
+    real = normalize.normalize_entry
 
     def fragile(entry: ParsedEntry, feed_url: str, *args: Any) -> CleanEntry:
         if feed_url.endswith("/fragile"):
             raise RuntimeError("a bug")
         return real(entry, feed_url, *args)
 
-    monkeypatch.setattr(read, "normalize_entry", fragile)
+    monkeypatch.setattr(normalize, "normalize_entry", fragile)
     fragile_url = feed_server.serve_fixture("/fragile", "usc.rdf")
     good = feed_server.serve_fixture("/good", "ist.rss.xml")
     planet.write_config([{"url": fragile_url}, {"url": good}])
