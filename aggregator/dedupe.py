@@ -31,7 +31,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from aggregator.records import CleanEntry
+from aggregator.records import CleanEntry, ParsedEntry
 
 SKETCH_SIZE = 64
 SHINGLE_WORDS = 4
@@ -59,6 +59,24 @@ def unique_by_guid(entries: Iterable[CleanEntry]) -> list[CleanEntry]:
     for entry in entries:
         seen.setdefault(entry.guid, entry)
     return list(seen.values())
+
+
+def unique_by_source_id(entries: Iterable[ParsedEntry]) -> list[ParsedEntry]:
+    """One entry per id as the source wrote it (its link when it has none), the first kept.
+
+    As unique_by_guid, but before normalizing: an entry left out as already stored must not let
+    a later copy of its id through in its place, which would then replace it at every fetch.
+    """
+    seen: set[str] = set()
+    kept = []
+    for entry in entries:
+        key = entry.guid or entry.link
+        if key is not None and key in seen:
+            continue
+        if key is not None:
+            seen.add(key)
+        kept.append(entry)
+    return kept
 
 
 def with_keys(entries: Iterable[CleanEntry]) -> list[CleanEntry]:

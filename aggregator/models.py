@@ -126,6 +126,9 @@ class Entry(Base):
     updated_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     first_seen_at: Mapped[datetime] = mapped_column(UtcDateTime)
     content_hash: Mapped[str] = mapped_column(String(64))
+    # normalize.source_hash of what the entry was normalized from: a fetch that brings the
+    # same source again need not normalize it again.
+    source_hash: Mapped[str | None] = mapped_column(String(64))
     # Set when `prune` emptied the entry: the row stays as a tombstone so that the source's
     # copy of it is recognised and never published again as new.
     pruned_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

@@ -19,6 +19,7 @@ from urllib.parse import urljoin, urlsplit
 
 import nh3
 
+from aggregator import __version__
 from aggregator.language import entry_language, normalize_tag
 from aggregator.records import (
     Category,
@@ -113,6 +114,16 @@ class NormalizeOptions:
     excerpt_words: int = 60
     language: str | None = None
     iframe_hosts: frozenset[str] = frozenset()
+
+
+def source_hash(entry: ParsedEntry, feed_url: str, options: NormalizeOptions) -> str:
+    """A hash of everything normalize_entry's result depends on but the fetch time (which only
+    dates an undated entry, and a stored entry keeps its date): the entry as the source wrote
+    it, the feed's address, the options and this version of the code. An entry stored with the
+    same hash need not be normalized again."""
+    settings = (options.excerpt_words, options.language, sorted(options.iframe_hosts))
+    described = repr((__version__, feed_url, settings, entry))
+    return hashlib.sha256(described.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def normalize_entry(

@@ -1,6 +1,7 @@
 """One fetch result → what it says: the feed's new state and its clean entries.
 
-    parse.parse_feed ─▶ normalize.normalize_entry ─▶ dedupe.unique_by_guid ─▶ filters.EntryFilter
+    parse.parse_feed ─▶ dedupe.unique_by_source_id ─▶ normalize.source_hash
+      ─▶ normalize.normalize_entry ─▶ dedupe.unique_by_guid ─▶ filters.EntryFilter
       ─▶ dedupe.with_keys ─▶ feed_state.decide
 
 Nothing here touches the database or the network, so a large update runs it in a pool of
@@ -12,11 +13,11 @@ from __future__ import annotations
 
 import hashlib
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from aggregator.config import FeedConfig
-from aggregator.dedupe import unique_by_guid, with_keys
+from aggregator.dedupe import unique_by_guid, unique_by_source_id, with_keys
 from aggregator.errors import ParseError
 from aggregator.feed_state import decide
 from aggregator.filters import EntryFilter
@@ -37,11 +38,18 @@ class ReadFetch:
     failure: str | None = None
 
 
-def read_fetch(feed: DueFeed, config: FeedConfig, result: FetchResult, now: datetime) -> ReadFetch:
+def read_fetch(
+    feed: DueFeed,
+    config: FeedConfig,
+    result: FetchResult,
+    now: datetime,
+    known: frozenset[str] = frozenset(),
+) -> ReadFetch:
     """Parse, normalize and judge one fetch result.
 
     A body identical to the last one parsed is not parsed again, for sources that send
-    neither ETag nor Last-Modified.
+    neither ETag nor Last-Modified. Of a body that changed, the entries whose source hash is in
+    `known` (those of the feed's stored entries) are not normalized again and left out.
     """
     parsed = None
     entries: list[CleanEntry] = []
@@ -52,7 +60,7 @@ def read_fetch(feed: DueFeed, config: FeedConfig, result: FetchResult, now: date
         body_hash = hashlib.sha256(result.content).hexdigest()
         if body_hash != feed.body_hash:
             try:
-                parsed, entries = read_entries(feed, config, result, result.content)
+                parsed, entries = read_entries(feed, config, result, result.content, known)
             except ParseError as problem:
                 error = problem.reason
             except Exception as problem:
@@ -67,12 +75,21 @@ def read_fetch(feed: DueFeed, config: FeedConfig, result: FetchResult, now: date
 
 
 def read_entries(
-    feed: DueFeed, config: FeedConfig, result: FetchResult, content: bytes
+    feed: DueFeed,
+    config: FeedConfig,
+    result: FetchResult,
+    content: bytes,
+    known: frozenset[str] = frozenset(),
 ) -> tuple[ParsedFeed, list[CleanEntry]]:
     # Imported at the first body: with a pool of parsing processes, the updating process reads
     # only 304s and failures, and never loads the parsing libraries (8 MiB, and 50 ms of every
     # command's start-up). aggregator.read_worker loads them before the fork.
-    from aggregator.normalize import NormalizeOptions, normalize_entry, normalize_feed
+    from aggregator.normalize import (
+        NormalizeOptions,
+        normalize_entry,
+        normalize_feed,
+        source_hash,
+    )
     from aggregator.parse import parse_feed
 
     url = result.final_url or result.url
@@ -82,9 +99,14 @@ def read_entries(
         language=config.language,
         iframe_hosts=frozenset(config.iframe_hosts),
     )
+    sources = [
+        (source_hash(entry, feed.fetch_url, options), entry)
+        for entry in unique_by_source_id(parsed.entries)
+    ]
     entries = unique_by_guid(
-        normalize_entry(entry, feed.fetch_url, result.started_at, options)
-        for entry in parsed.entries
+        replace(normalize_entry(entry, feed.fetch_url, result.started_at, options), source_hash=key)
+        for key, entry in sources
+        if key not in known
     )
     if config.retention is not None:
         # Older than the window prune keeps: storing it would only have prune empty it again.

@@ -202,6 +202,7 @@ class CleanEntry:
     link_key: str | None = None
     fingerprint: str = ""
     text: str = field(default="", compare=False, repr=False)
+    source_hash: str | None = None
 
 
 @dataclass(frozen=True)

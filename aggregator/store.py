@@ -305,7 +305,26 @@ def _upsert_entries(
         changed_rows = [{"id": entry_id, **_changed_fields(entry)} for entry_id, entry in changed]
         session.execute(update(Entry), changed_rows)
         _index_sketches(session, changed)
+    # Read again but unchanged once clean (stored before source hashes were, or a source edit
+    # that cleaning undoes): only the hash is new, so that the next fetch skips them.
+    same = [
+        {"id": known[entry.guid][0], "source_hash": entry.source_hash}
+        for entry in entries
+        if entry.guid in known
+        and known[entry.guid][1] == entry.content_hash
+        and entry.source_hash is not None
+    ]
+    if same:
+        session.execute(update(Entry), same)
     return StoredCounts(len(new_rows), len(changed))
+
+
+def stored_sources(session: Session, feed_id: int) -> frozenset[str]:
+    """The source hashes of a feed's stored entries (see normalize.source_hash)."""
+    query = select(Entry.source_hash).where(
+        Entry.feed_id == feed_id, Entry.source_hash.is_not(None)
+    )
+    return frozenset(hash_ for hash_ in session.scalars(query) if hash_ is not None)
 
 
 def _first_entries_shown(
@@ -619,6 +638,7 @@ def _changed_fields(entry: CleanEntry) -> dict[str, Any]:
         "details": details_document(entry.details),
         "updated_at": entry.updated,
         "content_hash": entry.content_hash,
+        "source_hash": entry.source_hash,
     }
 
 

@@ -1,10 +1,12 @@
 """One update run: the only place the stages meet.
 
-    store.due_feeds ─▶ fetch.fetch_all ─▶ parse.parse_feed ─▶ normalize.normalize_entry
-      ─▶ dedupe.unique_by_guid ─▶ filters.EntryFilter ─▶ dedupe.with_keys ─▶ feed_state.decide
+    store.due_feeds ─▶ fetch.fetch_all ─▶ parse.parse_feed ─▶ dedupe.unique_by_source_id
+      ─▶ normalize.normalize_entry ─▶ dedupe.unique_by_guid ─▶ filters.EntryFilter
+      ─▶ dedupe.with_keys ─▶ feed_state.decide
       ─▶ store.record_fetches (which also links a story to the same one from another feed)
 
-A body identical to the last one parsed skips parse, normalize and filters. Feeds are fetched
+A body identical to the last one parsed skips parse, normalize and filters; of a changed body,
+the entries stored from the same source (store.stored_sources) skip normalize. Feeds are fetched
 concurrently; each result is read (aggregator.read: parse to feed_state.decide) as soon as it
 arrives, in a pool of processes on a large run, and stored with the other feeds ready at the
 same moment in one transaction. A feed is never half-stored: a run killed half-way keeps every
@@ -219,12 +221,15 @@ async def _poll(
                     if len(waiting) >= QUIET_BATCH:
                         ready.set()
                     return
+                known = await _stored_sources(sessions, feed)
                 pool = readers.next_pool()
-                found = await _read_elsewhere(loop, pool, feed, config, result) if pool else None
+                found = (
+                    await _read_elsewhere(loop, pool, feed, config, result, known) if pool else None
+                )
                 if found is None:
                     now = datetime.now(UTC)
                     found = await loop.run_in_executor(
-                        writer, read_fetch, feed, config, result, now
+                        writer, read_fetch, feed, config, result, now, known
                     )
                 waiting.append(Fetched(feed, config, result, found))
                 ready.set()
@@ -251,17 +256,32 @@ async def _poll(
     return outcomes
 
 
+async def _stored_sources(sessions: sessionmaker[Session], feed: DueFeed) -> frozenset[str]:
+    """The source hashes of the feed's stored entries, which reading leaves out, read in a
+    thread of their own beside the writer's (a new feed has none to ask for)."""
+    if feed.status == "new":
+        return frozenset()
+
+    def read() -> frozenset[str]:
+        with storage_errors(), sessions() as session:
+            return store.stored_sources(session, feed.id)
+
+    return await asyncio.to_thread(read)
+
+
 async def _read_elsewhere(
     loop: asyncio.AbstractEventLoop,
     pool: ProcessPoolExecutor,
     feed: DueFeed,
     config: FeedConfig,
     result: FetchResult,
+    known: frozenset[str],
 ) -> ReadFetch | None:
     """Read in a parsing process; None when the pool is broken (a worker was killed, say by
     the OOM killer), so that the feed is read here instead of lost."""
     try:
-        return await loop.run_in_executor(pool, read_fetch, feed, config, result, datetime.now(UTC))
+        now = datetime.now(UTC)
+        return await loop.run_in_executor(pool, read_fetch, feed, config, result, now, known)
     except (BrokenProcessPool, OSError) as error:
         log.warning("%s: the parsing process failed (%s); reading the feed here", feed.url, error)
         return None
