@@ -65,6 +65,17 @@ def _update(planet: Planet) -> str:
     return result.stdout
 
 
+def _five_entries_stored(
+    planet: Planet, feed_server: FeedServer
+) -> tuple[list[tuple[str, str, str, datetime]], str]:
+    """The feed's five entries, newest first, and its address, after a first update."""
+    items = [_item(number) for number in range(5, 0, -1)]
+    url = feed_server.serve(PATH, _rss(items))
+    planet.write_config([{"url": url}])
+    _update(planet)
+    return items, url
+
+
 def _stored(planet: Planet) -> dict[str, tuple[str, str, str]]:
     engine = create_engine(planet.database_url)
     try:
@@ -80,10 +91,7 @@ def _stored(planet: Planet) -> dict[str, tuple[str, str, str]]:
 def test_only_the_new_entry_of_a_changed_feed_is_normalized(
     planet: Planet, feed_server: FeedServer, normalized: list[str]
 ) -> None:
-    items = [_item(number) for number in range(5, 0, -1)]
-    url = feed_server.serve(PATH, _rss(items))
-    planet.write_config([{"url": url}])
-    _update(planet)
+    items, _url = _five_entries_stored(planet, feed_server)
     assert len(normalized) == 5
     normalized.clear()
     feed_server.serve(PATH, _rss([_item(6), *items]))
@@ -96,10 +104,7 @@ def test_only_the_new_entry_of_a_changed_feed_is_normalized(
 def test_an_entry_edited_at_the_source_is_read_again_and_updated(
     planet: Planet, feed_server: FeedServer, normalized: list[str]
 ) -> None:
-    items = [_item(number) for number in range(5, 0, -1)]
-    url = feed_server.serve(PATH, _rss(items))
-    planet.write_config([{"url": url}])
-    _update(planet)
+    items, _url = _five_entries_stored(planet, feed_server)
     normalized.clear()
     items[2] = _item(3, "<p>Correction: the branch met on Thursday, not Wednesday.</p>")
     feed_server.serve(PATH, _rss(items))
@@ -112,10 +117,7 @@ def test_an_entry_edited_at_the_source_is_read_again_and_updated(
 def test_what_is_stored_is_what_reading_every_entry_gives(
     planet: Planet, feed_server: FeedServer, tmp_path: Path
 ) -> None:
-    items = [_item(number) for number in range(5, 0, -1)]
-    url = feed_server.serve(PATH, _rss(items))
-    planet.write_config([{"url": url}])
-    _update(planet)
+    items, url = _five_entries_stored(planet, feed_server)
     items[1] = _item(4, "<p>Updated: <b>the strike</b> is <i>on</i>.</p>")
     latest = [_item(7), _item(6), *items]
     feed_server.serve(PATH, _rss(latest))
@@ -131,10 +133,7 @@ def test_changed_options_read_every_entry_again(
     planet: Planet, feed_server: FeedServer, normalized: list[str]
 ) -> None:
     """An edit of feeds.yaml takes effect at the feed's next changed body, on every entry."""
-    items = [_item(number) for number in range(5, 0, -1)]
-    url = feed_server.serve(PATH, _rss(items))
-    planet.write_config([{"url": url}])
-    _update(planet)
+    items, url = _five_entries_stored(planet, feed_server)
     normalized.clear()
     planet.write_config([{"url": url, "excerpt_words": 10}])
     feed_server.serve(PATH, _rss([_item(6), *items]))
