@@ -103,6 +103,7 @@ class Readers:
     def __init__(self, workers: int) -> None:
         self.workers = workers
         self.pool: ProcessPoolExecutor | None = None
+        self.starting: asyncio.Future[ProcessPoolExecutor | None] | None = None
 
     @classmethod
     def for_setting(cls, setting: int | Literal["auto"], due: int) -> Readers:
@@ -116,20 +117,30 @@ class Readers:
             return cls(min(cpus, AUTO_WORKERS) if cpus > 1 and due >= POOL_MIN_FEEDS else 0)
         return cls(setting)
 
-    def next_pool(self) -> ProcessPoolExecutor | None:
-        """Where to read the next body: the pool, or None for this process."""
+    async def next_pool(self) -> ProcessPoolExecutor | None:
+        """Where to read the next body: the pool, or None for this process. The first call
+        starts the workers; the calls made meanwhile wait for them."""
         if self.workers == 0:
             return None
-        if self.pool is None:
-            try:
-                context = multiprocessing.get_context("forkserver")
-                context.set_forkserver_preload(["aggregator.read_worker"])
-                self.pool = ProcessPoolExecutor(self.workers, mp_context=context)
-            except (OSError, ImportError, ValueError) as error:
-                # Some sandboxes and serverless hosts have no working semaphores or fork.
-                log.warning("cannot start parsing processes (%s); reading every feed here", error)
-                self.workers = 0
-                return None
+        if self.starting is None:
+            self.starting = asyncio.ensure_future(self._start())
+        return await self.starting
+
+    async def _start(self) -> ProcessPoolExecutor | None:
+        try:
+            context = multiprocessing.get_context("forkserver")
+            context.set_forkserver_preload(["aggregator.read_worker"])
+            self.pool = ProcessPoolExecutor(self.workers, mp_context=context)
+            # The first task waits for the workers' server to load the reading stack and the
+            # language model and fork (about a second): submitted from a thread, so that the
+            # event loop goes on downloading meanwhile.
+            first = await asyncio.to_thread(self.pool.submit, os.getpid)
+            await asyncio.wrap_future(first)
+        except (OSError, ImportError, ValueError, BrokenProcessPool) as error:
+            # Some sandboxes and serverless hosts have no working semaphores or fork.
+            log.warning("cannot start parsing processes (%s); reading every feed here", error)
+            self.workers = 0
+            return None
         return self.pool
 
     def close(self) -> None:
@@ -222,7 +233,7 @@ async def _poll(
                         ready.set()
                     return
                 known = await _stored_sources(sessions, feed)
-                pool = readers.next_pool()
+                pool = await readers.next_pool()
                 found = (
                     await _read_elsewhere(loop, pool, feed, config, result, known) if pool else None
                 )

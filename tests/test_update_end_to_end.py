@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -282,7 +283,7 @@ def test_parsing_processes_start_with_the_language_model_their_server_loaded() -
 
     readers = update.Readers(2)
     try:
-        pool = readers.next_pool()
+        pool = asyncio.run(readers.next_pool())
         assert pool is not None
         loaded = [pool.submit(language.model_loaded).result() for _ in range(4)]
     finally:
