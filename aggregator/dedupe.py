@@ -71,9 +71,9 @@ def unique_by_source_id(entries: Iterable[ParsedEntry]) -> list[ParsedEntry]:
     kept = []
     for entry in entries:
         key = entry.guid or entry.link
-        if key is not None and key in seen:
-            continue
         if key is not None:
+            if key in seen:
+                continue
             seen.add(key)
         kept.append(entry)
     return kept

@@ -11,7 +11,6 @@ database layer.
 
 from __future__ import annotations
 
-import hashlib
 import traceback
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -57,7 +56,7 @@ def read_fetch(
     body_hash = None
     failure = None
     if error is None and result.content is not None:
-        body_hash = hashlib.sha256(result.content).hexdigest()
+        body_hash = result.body_hash
         if body_hash != feed.body_hash:
             try:
                 parsed, entries = read_entries(feed, config, result, result.content, known)

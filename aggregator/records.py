@@ -6,9 +6,11 @@ database; only `store` turns them into rows and back.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cached_property
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,12 @@ class FetchResult:
     @property
     def size(self) -> int:
         return len(self.content) if self.content is not None else 0
+
+    @cached_property
+    def body_hash(self) -> str | None:
+        """Worked out once, by whichever process asks first: the updating one asks to learn
+        whether the body is the one last read, and the hash then travels with the result."""
+        return hashlib.sha256(self.content).hexdigest() if self.content is not None else None
 
 
 @dataclass(frozen=True)

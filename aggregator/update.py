@@ -232,7 +232,7 @@ async def _poll(
                     if len(waiting) >= QUIET_BATCH:
                         ready.set()
                     return
-                known = await _stored_sources(sessions, feed)
+                known = await _stored_sources(sessions, feed, result)
                 pool = await readers.next_pool()
                 found = (
                     await _read_elsewhere(loop, pool, feed, config, result, known) if pool else None
@@ -267,10 +267,13 @@ async def _poll(
     return outcomes
 
 
-async def _stored_sources(sessions: sessionmaker[Session], feed: DueFeed) -> frozenset[str]:
+async def _stored_sources(
+    sessions: sessionmaker[Session], feed: DueFeed, result: FetchResult
+) -> frozenset[str]:
     """The source hashes of the feed's stored entries, which reading leaves out, read in a
-    thread of their own beside the writer's (a new feed has none to ask for)."""
-    if feed.status == "new":
+    thread of their own beside the writer's. A new feed has none to ask for, and a body
+    identical to the last one read is not read again."""
+    if feed.status == "new" or result.body_hash == feed.body_hash:
         return frozenset()
 
     def read() -> frozenset[str]:
