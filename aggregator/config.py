@@ -198,6 +198,7 @@ class PlanetSection(_Section):
     max_connections: int = Field(default=32, ge=1, le=1000)
     per_host_connections: int = Field(default=2, ge=1, le=16)
     parse_workers: Annotated[int, Field(ge=0, le=64)] | Literal["auto"] = "auto"
+    publish_workers: Annotated[int, Field(ge=0, le=64)] | Literal["auto"] = "auto"
 
 
 class RuleSection(_Section):

@@ -22,6 +22,7 @@ from aggregator.feed_state import advice
 from aggregator.fetch import user_agent
 from aggregator.lock import run_lock
 from aggregator.publish import SiteView, render_opml, write_site
+from aggregator.publish_pool import PagePool
 from aggregator.records import EntryView, FeedHealth, FeedView, PublishResult, UpdateResult
 from aggregator.update import Progress, fetch_policy, run_update
 from aggregator.websub import notify_hub
@@ -70,7 +71,8 @@ def publish(settings: Settings, sessions: sessionmaker[Session]) -> PublishResul
     # transaction had written).
     with storage_errors(), sessions.begin() as session:
         site = read_site(settings, session)
-        result = write_site(site, settings.output_dir)
+        with PagePool.for_setting(settings.planet.publish_workers, site) as pool:
+            result = write_site(site, settings.output_dir, pool)
     if site.websub_hub:
         changed = [name for name in result.written if name.endswith((".xml", ".json"))]
         topics = [f"{site.link}{name}" for name in changed if name not in _NOT_FEEDS]

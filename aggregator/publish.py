@@ -25,7 +25,7 @@ from email.utils import format_datetime
 from functools import cached_property
 from importlib.resources import files
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from xml.etree import ElementTree
 
 from jinja2 import (
@@ -50,6 +50,9 @@ from aggregator.records import (
     Person,
     PublishResult,
 )
+
+if TYPE_CHECKING:
+    from aggregator.publish_pool import PagePool
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 HEALTH_MARKS = {
@@ -207,58 +210,86 @@ class AtomDocument:
     updated: datetime
 
 
-def write_site(site: SiteView, output_dir: Path) -> PublishResult:
+def write_site(site: SiteView, output_dir: Path, pool: PagePool | None = None) -> PublishResult:
     """Write every file, then remove the pages of sources, tags and languages that are gone.
 
-    Pages are rendered and staged one at a time, so memory holds one page, not the site.
+    Pages are rendered and staged a few at a time, so memory holds a few pages, not the site.
+    With a `pool`, its processes render the listings while this one reads their entries.
     """
     try:
         output_dir.mkdir(parents=True, exist_ok=True)
-        written, unchanged = write_files(output_dir, render_site(site))
+        written, unchanged = write_files(output_dir, render_site(site, pool))
         removed = remove_stale(output_dir, {*written, *unchanged})
     except OSError as error:
         raise OutputError(f"cannot write the site to {output_dir}: {error}") from error
     return PublishResult(written=tuple(written), unchanged=tuple(unchanged), removed=removed)
 
 
-def render_site(site: SiteView) -> Iterator[tuple[str, bytes]]:
+def render_site(site: SiteView, pool: PagePool | None = None) -> Iterator[tuple[str, bytes]]:
     """Every file of the site, as (path, content), rendered as it is asked for."""
-    environment = _environment(site.theme)
-    items = feed_items(site.entries[: site.feed_items])
-    slugs = Slugs.of(site)
-    context = {
-        "site": site,
-        "feeds": site.feeds,
-        "version": __version__,
-        "slugs": slugs,
-        "health_marks": HEALTH_MARKS,
-        "health_labels": HEALTH_LABELS,
-    }
-    main_feed = AtomDocument(
-        id=site.feed_id,
-        title=site.title,
-        subtitle=site.description,
-        self_url=f"{site.link}atom.xml",
-        alternate_url=site.link,
-        items=items,
-        updated=site.updated,
-    )
-    atom = environment.get_template("atom.xml")
-    yield "atom.xml", _file(atom.render(document=main_feed, **context))
-    yield "rss.xml", _file(environment.get_template("rss.xml").render(items=items, **context))
-    yield "opml.xml", _file(render_opml(site, environment))
-    yield "feed.json", _file(json_feed(site, items))
-    yield "status.json", _file(status_json(site))
-    status = environment.get_template("status.html").render(
-        page=Listing("status.html", "Feed status", "status", ()),
-        health=sorted(site.health, key=attention),
-        **context,
-    )
-    yield "status.html", _file(status)
-    listing_template = environment.get_template("listing.html")
-    for listing in listings(site, slugs):
-        page = listing_template.render(page=listing, days=group_by_day(listing.entries), **context)
-        yield listing.path, _file(page)
+    renderer = PageRenderer(site)
+    yield from renderer.combined_files()
+    pages = listings(site, renderer.slugs)
+    if pool is None:
+        for listing in pages:
+            yield from renderer.listing_files(listing)
+    else:
+        yield from pool.rendered(pages, renderer)
+    yield from static_files(site.theme).items()
+
+
+class PageRenderer:
+    """The templates and what every page shows, set up once per process that renders."""
+
+    def __init__(self, site: SiteView) -> None:
+        self.site = site
+        self.slugs = Slugs.of(site)
+        self.environment = _environment(site.theme)
+        self.context = {
+            "site": site,
+            "feeds": site.feeds,
+            "version": __version__,
+            "slugs": self.slugs,
+            "health_marks": HEALTH_MARKS,
+            "health_labels": HEALTH_LABELS,
+        }
+        self.atom = self.environment.get_template("atom.xml")
+        self.listing = self.environment.get_template("listing.html")
+
+    def combined_files(self) -> Iterator[tuple[str, bytes]]:
+        """The planet's own feeds, subscription list and status."""
+        site = self.site
+        items = feed_items(site.entries[: site.feed_items])
+        main_feed = AtomDocument(
+            id=site.feed_id,
+            title=site.title,
+            subtitle=site.description,
+            self_url=f"{site.link}atom.xml",
+            alternate_url=site.link,
+            items=items,
+            updated=site.updated,
+        )
+        yield "atom.xml", _file(self.atom.render(document=main_feed, **self.context))
+        rss = self.environment.get_template("rss.xml")
+        yield "rss.xml", _file(rss.render(items=items, **self.context))
+        yield "opml.xml", _file(render_opml(site, self.environment))
+        yield "feed.json", _file(json_feed(site, items))
+        yield "status.json", _file(status_json(site))
+        status = self.environment.get_template("status.html").render(
+            page=Listing("status.html", "Feed status", "status", ()),
+            health=sorted(site.health, key=attention),
+            **self.context,
+        )
+        yield "status.html", _file(status)
+
+    def files_of(self, listings: Iterable[Listing]) -> list[tuple[str, bytes]]:
+        return [file for listing in listings for file in self.listing_files(listing)]
+
+    def listing_files(self, listing: Listing) -> list[tuple[str, bytes]]:
+        """A listing's page, and its Atom feed where it has one."""
+        site = self.site
+        page = self.listing.render(page=listing, days=group_by_day(listing.entries), **self.context)
+        files = [(listing.path, _file(page))]
         if listing.feed_path is not None:
             document = AtomDocument(
                 id=f"{site.link}{listing.feed_path}",
@@ -269,8 +300,10 @@ def render_site(site: SiteView) -> Iterator[tuple[str, bytes]]:
                 items=feed_items(listing.entries),
                 updated=newest_change(listing.entries),
             )
-            yield listing.feed_path, _file(atom.render(document=document, **context))
-    yield from static_files(site.theme).items()
+            files.append(
+                (listing.feed_path, _file(self.atom.render(document=document, **self.context)))
+            )
+        return files
 
 
 def _file(text: str) -> bytes:

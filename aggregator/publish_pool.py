@@ -1,0 +1,138 @@
+"""The processes that render the site's listings while the publishing process reads their
+entries from the database and writes the files.
+
+A page is a pure function of its listing and the site, so it is the same bytes whichever process
+renders it. The database is read by the publishing process alone, in its one transaction, so
+every page still shows one state of the database; the workers receive listings and send back
+files. They are spawned, not forked: a fresh interpreter imports only the renderer (0.1 s), where
+a fork would copy a daemon's threads, and the update's forkserver holds a language model that
+publishing does not need.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import multiprocessing
+import os
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import replace
+from types import TracebackType
+from typing import Literal
+
+from aggregator.publish import Listing, PageRenderer, SiteView
+
+log = logging.getLogger(__name__)
+
+AUTO_WORKERS = 4
+# Fewer listings than this render faster here than the workers take to start.
+POOL_MIN_LISTINGS = 200
+# Listings sent to a worker at once: enough that sending costs little beside rendering, few
+# enough that the listings waiting for a worker, and their entries, hold little memory.
+LISTINGS_PER_TASK = 10
+
+_renderer: PageRenderer | None = None
+
+
+def _start(site: SiteView) -> None:
+    global _renderer
+    _renderer = PageRenderer(site)
+
+
+def _render(listings: list[Listing]) -> list[tuple[str, bytes]]:
+    assert _renderer is not None, "the worker was not started with a site"
+    return _renderer.files_of(listings)
+
+
+class PagePool:
+    """Workers that render listings, a few at a time, in the order they are given."""
+
+    def __init__(self, workers: int, site: SiteView) -> None:
+        self.workers = workers
+        self.executor: ProcessPoolExecutor | None = None
+        if workers == 0:
+            return
+        # The listings' entries travel with each task: the site the workers keep needs only
+        # what every page shows.
+        shown = replace(site, sources={})
+        try:
+            context = multiprocessing.get_context("spawn")
+            self.executor = ProcessPoolExecutor(
+                workers, mp_context=context, initializer=_start, initargs=(shown,)
+            )
+        except (OSError, ImportError, ValueError) as error:
+            # Some sandboxes and serverless hosts have no working semaphores.
+            log.warning("cannot start rendering processes (%s); rendering here", error)
+            self.workers = 0
+
+    @classmethod
+    def for_setting(cls, setting: int | Literal["auto"], site: SiteView) -> PagePool:
+        """ "auto" is one worker per CPU, at most AUTO_WORKERS, for a site of at least
+        POOL_MIN_LISTINGS listings, and none on a single CPU."""
+        if setting == "auto":
+            cpus = os.cpu_count() or 1
+            listings = len(site.feeds) + len(site.tags) + len(site.languages)
+            use = cpus > 1 and listings >= POOL_MIN_LISTINGS
+            return cls(min(cpus, AUTO_WORKERS) if use else 0, site)
+        return cls(setting, site)
+
+    def __enter__(self) -> PagePool:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if self.executor is not None:
+            self.executor.shutdown(cancel_futures=True)
+
+    def rendered(
+        self, listings: Iterable[Listing], here: PageRenderer
+    ) -> Iterator[tuple[str, bytes]]:
+        """The files of `listings`, in their order. A few tasks wait ahead of the one being
+        collected, so that the workers stay busy while this process reads the next entries.
+
+        Without workers, or once one has died (killed, out of memory), `here` renders: a dead
+        worker costs no page.
+        """
+        pending: deque[tuple[list[Listing], Future[list[tuple[str, bytes]]] | None]] = deque()
+        remaining = iter(listings)
+        while batch := list(itertools.islice(remaining, LISTINGS_PER_TASK)):
+            pending.append((batch, self._submit(batch)))
+            if len(pending) > 2 * self.workers:
+                yield from self._collect(*pending.popleft(), here)
+        while pending:
+            yield from self._collect(*pending.popleft(), here)
+
+    def _submit(self, batch: list[Listing]) -> Future[list[tuple[str, bytes]]] | None:
+        if self.executor is None:
+            return None
+        try:
+            return self.executor.submit(_render, batch)
+        except BrokenProcessPool:
+            self._broken()
+            return None
+
+    def _collect(
+        self,
+        batch: list[Listing],
+        future: Future[list[tuple[str, bytes]]] | None,
+        here: PageRenderer,
+    ) -> list[tuple[str, bytes]]:
+        if future is not None:
+            try:
+                return future.result()
+            except BrokenProcessPool:
+                self._broken()
+        return here.files_of(batch)
+
+    def _broken(self) -> None:
+        if self.executor is not None:
+            log.warning("a rendering process died; rendering the rest here")
+            self.executor.shutdown(wait=False, cancel_futures=True)
+            self.executor = None
