@@ -104,7 +104,7 @@ class Entry(Base):
         UniqueConstraint("feed_id", "guid", name="uq_entries_feed_guid"),
         Index("ix_entries_published", "published_at"),
         Index("ix_entries_first_seen", "first_seen_at"),
-        Index("ix_entries_feed_published", "feed_id", "published_at"),
+        Index("ix_entries_feed_published", "feed_id", "published_at", "pruned_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -1,6 +1,6 @@
 """View data → files in the output folder.
 
-Rendering is pure (`render_site` returns bytes per file name); writing replaces each file
+Rendering is pure (`PageRenderer` gives bytes per file name); writing replaces each file
 atomically and only when its bytes changed, so web servers and readers see either the old or the
 new version, and an unchanged site costs no writes. Nothing here reads the clock: a file's
 content depends only on the data, so publishing twice gives identical files.
@@ -17,8 +17,9 @@ import tempfile
 import time
 import uuid
 from collections import deque
-from collections.abc import Iterable, Iterator, Mapping, Sequence, Set
+from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence, Set
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from email.utils import format_datetime
@@ -210,32 +211,42 @@ class AtomDocument:
     updated: datetime
 
 
+# A file of the site, by its path in the site, and the temporary file beside it that holds its
+# new bytes, or None when the file already holds them.
+Staged = tuple[str, Path | None]
+
+
 def write_site(site: SiteView, output_dir: Path, pool: PagePool | None = None) -> PublishResult:
     """Write every file, then remove the pages of sources, tags and languages that are gone.
 
     Pages are rendered and staged a few at a time, so memory holds a few pages, not the site.
-    With a `pool`, its processes render the listings while this one reads their entries.
+    With a `pool`, its processes render and stage the listings while this one reads their
+    entries.
     """
     try:
         output_dir.mkdir(parents=True, exist_ok=True)
-        written, unchanged = write_files(output_dir, render_site(site, pool))
+        with ThreadPoolExecutor(STAGING_THREADS, thread_name_prefix="stage") as threads:
+            stagings = _staged_site(site, output_dir, threads, pool)
+            written, unchanged = replace_files(output_dir, stagings)
         removed = remove_stale(output_dir, {*written, *unchanged})
     except OSError as error:
         raise OutputError(f"cannot write the site to {output_dir}: {error}") from error
     return PublishResult(written=tuple(written), unchanged=tuple(unchanged), removed=removed)
 
 
-def render_site(site: SiteView, pool: PagePool | None = None) -> Iterator[tuple[str, bytes]]:
-    """Every file of the site, as (path, content), rendered as it is asked for."""
+def _staged_site(
+    site: SiteView, folder: Path, threads: ThreadPoolExecutor, pool: PagePool | None
+) -> Generator[list[Staged]]:
+    """Every file of the site, staged beside its place as it is rendered."""
     renderer = PageRenderer(site)
-    yield from renderer.combined_files()
+    yield from staged_in_order(folder, threads, renderer.combined_files())
     pages = listings(site, renderer.slugs)
     if pool is None:
-        for listing in pages:
-            yield from renderer.listing_files(listing)
+        files = (file for listing in pages for file in renderer.listing_files(listing))
+        yield from staged_in_order(folder, threads, files)
     else:
-        yield from pool.rendered(pages, renderer)
-    yield from static_files(site.theme).items()
+        yield from pool.staged(folder, pages, renderer)
+    yield from staged_in_order(folder, threads, static_files(site.theme).items())
 
 
 class PageRenderer:
@@ -666,57 +677,79 @@ def remove_stale(folder: Path, current: Set[str]) -> tuple[str, ...]:
     return tuple(removed)
 
 
-def write_files(folder: Path, files: Iterable[tuple[str, bytes]]) -> tuple[list[str], list[str]]:
+def replace_files(folder: Path, stagings: Generator[list[Staged]]) -> tuple[list[str], list[str]]:
     """Replace the files whose bytes changed, all or none.
 
     Every changed file is first written in full to a temporary name beside it; only when all of
     them are on disk are they renamed over the old ones. A full disk or a read-only folder
     therefore leaves the old site exactly as it was, and a reader never sees a partial file.
-
-    Threads compare and stage the files while the next ones are rendered: each waits on the
-    disk (an fsync for every file), not on the interpreter, and the journal commits the fsyncs
-    of several files at once.
     """
-    staged: list[tuple[Path, Path]] = []
+    staged: list[Staged] = []
+    with closing(stagings):
+        try:
+            for files in stagings:
+                staged.extend(files)
+        except BaseException:
+            remove_temporaries(staged)
+            raise
     written: list[str] = []
     unchanged: list[str] = []
-    pending: deque[tuple[str, Future[Path | None]]] = deque()
-
-    def settle(name: str, future: Future[Path | None]) -> None:
-        temporary = future.result()
+    for name, temporary in staged:
         if temporary is None:
             unchanged.append(name)
         else:
-            staged.append((temporary, folder / name))
+            temporary.replace(folder / name)
             written.append(name)
-
-    with ThreadPoolExecutor(STAGING_THREADS, thread_name_prefix="stage") as pool:
-        try:
-            for name, data in files:
-                pending.append((name, pool.submit(_stage_if_changed, folder / name, data)))
-                if len(pending) > 2 * STAGING_THREADS:
-                    settle(*pending.popleft())
-            while pending:
-                settle(*pending.popleft())
-        except BaseException:
-            for _name, future in pending:
-                future.cancel()
-            for _name, future in pending:
-                if not future.cancelled() and future.exception() is None:
-                    temporary = future.result()
-                    if temporary is not None:
-                        temporary.unlink(missing_ok=True)
-            for temporary, _target in staged:
-                temporary.unlink(missing_ok=True)
-            raise
-    for temporary, target in staged:
-        temporary.replace(target)
     return written, unchanged
 
 
-def _stage_if_changed(path: Path, data: bytes) -> Path | None:
-    """The temporary file holding `data`, or None when `path` already holds exactly that."""
-    return None if _same(path, data) else _stage(path, data)
+def staged_in_order(
+    folder: Path, threads: ThreadPoolExecutor, files: Iterable[tuple[str, bytes]]
+) -> Generator[list[Staged]]:
+    """Each file staged by a thread while the next ones are rendered, a few ahead, in order.
+
+    A thread waits on the disk (an fsync for every file), not on the interpreter, and the
+    journal commits the fsyncs of several files at once.
+    """
+    pending: deque[Future[list[Staged]]] = deque()
+    try:
+        for file in files:
+            pending.append(threads.submit(stage_files, folder, [file]))
+            if len(pending) > 2 * STAGING_THREADS:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+    finally:
+        discard(pending)
+
+
+def stage_files(folder: Path, files: Iterable[tuple[str, bytes]]) -> list[Staged]:
+    """Stage each file whose bytes changed; on a failure, remove what this call staged."""
+    staged: list[Staged] = []
+    try:
+        for name, data in files:
+            path = folder / name
+            staged.append((name, None if _same(path, data) else _stage(path, data)))
+    except BaseException:
+        remove_temporaries(staged)
+        raise
+    return staged
+
+
+def discard(pending: Iterable[Future[list[Staged]]]) -> None:
+    """Cancel the stagings not started, and remove the temporaries of those that ran."""
+    waiting = list(pending)
+    for future in waiting:
+        future.cancel()
+    for future in waiting:
+        if not future.cancelled() and future.exception() is None:
+            remove_temporaries(future.result())
+
+
+def remove_temporaries(staged: Iterable[Staged]) -> None:
+    for _name, temporary in staged:
+        if temporary is not None:
+            temporary.unlink(missing_ok=True)
 
 
 def _same(path: Path, data: bytes) -> bool:

@@ -16,14 +16,15 @@ import logging
 import multiprocessing
 import os
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
+from pathlib import Path
 from types import TracebackType
 from typing import Literal
 
-from aggregator.publish import Listing, PageRenderer, SiteView
+from aggregator.publish import Listing, PageRenderer, SiteView, Staged, discard, stage_files
 
 log = logging.getLogger(__name__)
 
@@ -42,9 +43,9 @@ def _start(site: SiteView) -> None:
     _renderer = PageRenderer(site)
 
 
-def _render(listings: list[Listing]) -> list[tuple[str, bytes]]:
+def _stage(folder: Path, listings: list[Listing]) -> list[Staged]:
     assert _renderer is not None, "the worker was not started with a site"
-    return _renderer.files_of(listings)
+    return stage_files(folder, _renderer.files_of(listings))
 
 
 class PagePool:
@@ -91,45 +92,51 @@ class PagePool:
         if self.executor is not None:
             self.executor.shutdown(cancel_futures=True)
 
-    def rendered(
-        self, listings: Iterable[Listing], here: PageRenderer
-    ) -> Iterator[tuple[str, bytes]]:
-        """The files of `listings`, in their order. A few tasks wait ahead of the one being
-        collected, so that the workers stay busy while this process reads the next entries.
+    def staged(
+        self, folder: Path, listings: Iterable[Listing], here: PageRenderer
+    ) -> Generator[list[Staged]]:
+        """The files of `listings`, rendered and staged in `folder`, in their order. A few tasks
+        wait ahead of the one being collected, so that the workers stay busy while this process
+        reads the next entries.
 
         Without workers, or once one has died (killed, out of memory), `here` renders: a dead
-        worker costs no page.
+        worker costs no page. What it had staged is left as temporary files, which a later
+        publish removes (see publish.remove_stale).
         """
-        pending: deque[tuple[list[Listing], Future[list[tuple[str, bytes]]] | None]] = deque()
-        remaining = iter(listings)
-        while batch := list(itertools.islice(remaining, LISTINGS_PER_TASK)):
-            pending.append((batch, self._submit(batch)))
-            if len(pending) > 2 * self.workers:
-                yield from self._collect(*pending.popleft(), here)
-        while pending:
-            yield from self._collect(*pending.popleft(), here)
+        pending: deque[tuple[list[Listing], Future[list[Staged]] | None]] = deque()
+        try:
+            remaining = iter(listings)
+            while batch := list(itertools.islice(remaining, LISTINGS_PER_TASK)):
+                pending.append((batch, self._submit(folder, batch)))
+                if len(pending) > 2 * self.workers:
+                    yield self._collect(folder, *pending.popleft(), here)
+            while pending:
+                yield self._collect(folder, *pending.popleft(), here)
+        finally:
+            discard(future for _batch, future in pending if future is not None)
 
-    def _submit(self, batch: list[Listing]) -> Future[list[tuple[str, bytes]]] | None:
+    def _submit(self, folder: Path, batch: list[Listing]) -> Future[list[Staged]] | None:
         if self.executor is None:
             return None
         try:
-            return self.executor.submit(_render, batch)
+            return self.executor.submit(_stage, folder, batch)
         except BrokenProcessPool:
             self._broken()
             return None
 
     def _collect(
         self,
+        folder: Path,
         batch: list[Listing],
-        future: Future[list[tuple[str, bytes]]] | None,
+        future: Future[list[Staged]] | None,
         here: PageRenderer,
-    ) -> list[tuple[str, bytes]]:
+    ) -> list[Staged]:
         if future is not None:
             try:
                 return future.result()
             except BrokenProcessPool:
                 self._broken()
-        return here.files_of(batch)
+        return stage_files(folder, here.files_of(batch))
 
     def _broken(self) -> None:
         if self.executor is not None:

@@ -62,20 +62,16 @@ from aggregator.dedupe import (
 from aggregator.models import Entry, EntrySketch, Feed, FetchAttempt, SketchValue
 from aggregator.records import (
     AlsoPublished,
-    Category,
     CleanEntry,
     DueFeed,
-    Enclosure,
     EntryDetails,
     EntryView,
     FeedChange,
     FeedDetails,
     FeedView,
     FetchResult,
-    Link,
-    Person,
-    TextForm,
 )
+from aggregator.views import FeedEntries, StoredEntry, entry_view, feed_details
 
 INACTIVE = ("disabled", "removed", "gone")
 _NOT_FEED_SETTINGS = frozenset({"line", "retention", "iframe_hosts"})
@@ -744,9 +740,9 @@ class SourceEntries(Mapping[int, Sequence[EntryView]]):
         self._max_age = max_age
         self._order = list(feeds)
         self._position = {feed_id: number for number, feed_id in enumerate(self._order)}
-        self._chunk: dict[int, list[EntryView]] = {}
+        self._chunk: dict[int, FeedEntries] = {}
 
-    def __getitem__(self, feed_id: int) -> list[EntryView]:
+    def __getitem__(self, feed_id: int) -> FeedEntries:
         if feed_id not in self._chunk:
             start = self._position[feed_id]
             self._chunk = source_entries(
@@ -773,8 +769,9 @@ def source_entries(
     per_feed: int,
     now: datetime,
     max_age: Mapping[str, timedelta] | None = None,
-) -> dict[int, list[EntryView]]:
-    """The newest `per_feed` entries of each of `feed_ids`, in one query."""
+) -> dict[int, FeedEntries]:
+    """The newest `per_feed` entries of each of `feed_ids`, in one query; each feed's become
+    views only when read, in whichever process renders its page (see aggregator.views)."""
     rank = (
         func.row_number()
         .over(
@@ -793,10 +790,17 @@ def source_entries(
         .where(newest.c.rank <= per_feed)
         .order_by(Entry.feed_id, Entry.published_at.desc(), Entry.id.desc())
     )
-    found: dict[int, list[EntryView]] = {feed_id: [] for feed_id in feed_ids}
-    for view in _views(session, feeds, session.execute(query).all()):
-        found[view.feed.id].append(view)
-    return found
+    rows = [StoredEntry(*row) for row in session.execute(query)]
+    also = _also_published(session, feeds, rows)
+    found: dict[int, list[StoredEntry]] = {feed_id: [] for feed_id in feed_ids}
+    for row in rows:
+        found[row.feed_id].append(row)
+    return {
+        feed_id: FeedEntries(
+            entries, feeds[feed_id], {row.id: also[row.id] for row in entries if row.id in also}
+        )
+        for feed_id, entries in found.items()
+    }
 
 
 def in_feeds(feed_ids: Iterable[int]) -> ColumnElement[bool]:
@@ -855,8 +859,18 @@ def _views(
 ) -> list[EntryView]:
     """Entries (rows of _VIEW_COLUMNS) as the outputs show them, each with the other sources
     of its story."""
+    rows = [StoredEntry(*row) for row in shown if row.feed_id in feeds]
+    also = _also_published(session, feeds, rows)
+    return [entry_view(row, feeds[row.feed_id], also.get(row.id, ())) for row in rows]
+
+
+def _also_published(
+    session: Session, feeds: Mapping[int, FeedView], rows: Sequence[StoredEntry]
+) -> dict[int, tuple[AlsoPublished, ...]]:
+    """The other sources of each story among `rows`: the feeds whose copies were merged
+    into it."""
     also: dict[int, list[AlsoPublished]] = {}
-    originals = [entry.id for entry in shown if entry.duplicate_of is None]
+    originals = [row.id for row in rows if row.duplicate_of is None]
     for start in range(0, len(originals), _IN_CHUNK):
         copies = session.execute(
             select(Entry.duplicate_of, Entry.link, Entry.feed_id)
@@ -867,11 +881,7 @@ def _views(
             if original is not None and copy_feed in feeds:
                 view = feeds[copy_feed]
                 also.setdefault(original, []).append(AlsoPublished(view.name, view.link, link))
-    return [
-        _entry_view(entry, feeds[entry.feed_id], tuple(also.get(entry.id, ())))
-        for entry in shown
-        if entry.feed_id in feeds
-    ]
+    return {original: tuple(sources) for original, sources in also.items()}
 
 
 def _young_enough(max_age: Mapping[str, timedelta], now: datetime) -> ColumnElement[bool]:
@@ -914,30 +924,6 @@ def _feed_view(feed: Feed, entry_count: int) -> FeedView:
         next_due_at=feed.next_due_at,
         entry_count=entry_count,
         details=feed_details(feed.details or {}),
-    )
-
-
-def _entry_view(entry: Any, feed: FeedView, also: tuple[AlsoPublished, ...]) -> EntryView:
-    return EntryView(
-        id=entry.id,
-        guid=entry.guid,
-        link=entry.link,
-        title=entry.title,
-        author=entry.author,
-        summary=entry.summary,
-        content=entry.content,
-        language=entry.language,
-        categories=tuple(entry.categories or ()),
-        published=entry.published_at,
-        updated=entry.updated_at,
-        first_seen=entry.first_seen_at,
-        feed=feed,
-        enclosures=tuple(
-            Enclosure(item["url"], item.get("type"), item.get("length"))
-            for item in entry.enclosures or ()
-        ),
-        details=entry_details(entry.details or {}),
-        also=also,
     )
 
 
@@ -1015,38 +1001,3 @@ def details_document(details: EntryDetails | FeedDetails) -> dict[str, Any]:
             continue
         document[key] = value.isoformat() if isinstance(value, datetime) else value
     return document
-
-
-def entry_details(document: dict[str, Any]) -> EntryDetails:
-    return EntryDetails(
-        authors=_people(document.get("authors")),
-        contributors=_people(document.get("contributors")),
-        links=tuple(Link(**item) for item in document.get("links") or ()),
-        categories=tuple(Category(**item) for item in document.get("categories") or ()),
-        rights=document.get("rights"),
-        license=document.get("license"),
-        title=TextForm(**document.get("title", {"type": "text"})),
-        content=TextForm(**document.get("content", {"type": "html"})),
-        title_html=document.get("title_html"),
-    )
-
-
-def feed_details(document: dict[str, Any]) -> FeedDetails:
-    updated = document.get("updated")
-    return FeedDetails(
-        id=document.get("id"),
-        title=document.get("title"),
-        subtitle=document.get("subtitle"),
-        links=tuple(Link(**item) for item in document.get("links") or ()),
-        updated=datetime.fromisoformat(updated) if updated else None,
-        authors=_people(document.get("authors")),
-        icon=document.get("icon"),
-        logo=document.get("logo"),
-        rights=document.get("rights"),
-        license=document.get("license"),
-        categories=tuple(Category(**item) for item in document.get("categories") or ()),
-    )
-
-
-def _people(items: list[dict[str, Any]] | None) -> tuple[Person, ...]:
-    return tuple(Person(**item) for item in items or ())

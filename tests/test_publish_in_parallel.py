@@ -92,14 +92,17 @@ def test_a_worker_that_dies_costs_no_page(planet: Planet, feeds: list[dict[str, 
         here = PageRenderer(site)
         pages = list(listings(site, here.slugs))
         expected = [file for listing in pages for file in here.listing_files(listing)]
+        folder = planet.root / "site"
+        folder.mkdir()
         with PagePool(1, site) as pool:
             assert pool.executor is not None
             assert pool.executor.submit(os.getpid).result(timeout=60) > 0
             (worker,) = multiprocessing.active_children()
             os.kill(worker.pid or 0, signal.SIGKILL)
             worker.join(timeout=30)
-            assert list(pool.rendered(pages, here)) == expected
+            staged = [file for files in pool.staged(folder, pages, here) for file in files]
             assert pool.executor is None
+    assert [(name, Path(str(temporary)).read_bytes()) for name, temporary in staged] == expected
 
 
 def test_auto_uses_workers_only_for_a_large_site_and_more_than_one_cpu(
