@@ -242,8 +242,7 @@ def _staged_site(
     yield from staged_in_order(folder, threads, renderer.combined_files())
     pages = listings(site, renderer.slugs)
     if pool is None:
-        files = (file for listing in pages for file in renderer.listing_files(listing))
-        yield from staged_in_order(folder, threads, files)
+        yield from staged_in_order(folder, threads, renderer.files_of(pages))
     else:
         yield from pool.staged(folder, pages, renderer)
     yield from staged_in_order(folder, threads, static_files(site.theme).items())
@@ -293,8 +292,10 @@ class PageRenderer:
         )
         yield "status.html", _file(status)
 
-    def files_of(self, listings: Iterable[Listing]) -> list[tuple[str, bytes]]:
-        return [file for listing in listings for file in self.listing_files(listing)]
+    def files_of(self, listings: Iterable[Listing]) -> Iterator[tuple[str, bytes]]:
+        """The files of each listing in turn, rendered as they are asked for."""
+        for listing in listings:
+            yield from self.listing_files(listing)
 
     def listing_files(self, listing: Listing) -> list[tuple[str, bytes]]:
         """A listing's page, and its Atom feed where it has one."""

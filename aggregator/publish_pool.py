@@ -3,10 +3,11 @@ entries from the database and writes the files.
 
 A page is a pure function of its listing and the site, so it is the same bytes whichever process
 renders it. The database is read by the publishing process alone, in its one transaction, so
-every page still shows one state of the database; the workers receive listings and send back
-files. They are spawned, not forked: a fresh interpreter imports only the renderer (0.1 s), where
-a fork would copy a daemon's threads, and the update's forkserver holds a language model that
-publishing does not need.
+every page still shows one state of the database; the workers receive listings, write their
+files to temporary names beside their places, and send back those names, which the publishing
+process renames once the whole site is staged. They are spawned, not forked: a fresh interpreter
+imports only the renderer (0.1 s), where a fork would copy a daemon's threads, and the update's
+forkserver holds a language model that publishing does not need.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ def _stage(folder: Path, listings: list[Listing]) -> list[Staged]:
 
 
 class PagePool:
-    """Workers that render listings, a few at a time, in the order they are given."""
+    """Workers that render and stage listings, a few at a time, in the order they are given."""
 
     def __init__(self, workers: int, site: SiteView) -> None:
         self.workers = workers

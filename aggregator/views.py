@@ -1,8 +1,8 @@
 """Stored rows read back as the records the outputs show (records.EntryView and its details).
 
 Apart from the database library, so that a process that renders pages (publish_pool) can make
-the views itself: a source page's entries travel there as the rows read, which cost a fifth of
-the views to send and to receive, and the making of the views is shared among the workers
+the views itself: a source page's entries travel there as the rows read, which cost a quarter
+of the views to send and to receive, and the making of the views is shared among the workers
 instead of falling on the process that reads the database.
 """
 

@@ -18,14 +18,7 @@ from aggregator.config import load_settings
 from aggregator.publish import PageRenderer, listings
 from aggregator.publish_pool import POOL_MIN_LISTINGS, PagePool
 from tests.conftest import FeedServer, Planet
-
-SOURCES = [
-    ("/libcom", "libcom.atom.xml", "libcom.org", ["anarchism", "labour"]),
-    ("/acr", "anticapitalist.rss.xml", "Anti*Capitalist Resistance", ["socialism"]),
-    ("/sr", "marxist.rss.xml", "Socialist Revolution", ["socialism", "marxism"]),
-    ("/ist", "ist.rss.xml", "International Socialist Tendency", ["socialism"]),
-    ("/usc", "usc.rdf", "Ukraine Solidarity Campaign", ["ukraine", "labour"]),
-]
+from tests.test_planet_pages import SOURCES
 
 
 def _site_files(output: Path) -> dict[str, bytes]:
