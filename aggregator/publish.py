@@ -41,6 +41,7 @@ from markupsafe import Markup
 from slugify import slugify
 
 from aggregator import __version__
+from aggregator.entry_markup import EntryMarkup
 from aggregator.errors import OutputError
 from aggregator.records import (
     Category,
@@ -255,6 +256,7 @@ class PageRenderer:
         self.site = site
         self.slugs = Slugs.of(site)
         self.environment = _environment(site.theme)
+        markup = EntryMarkup(self.slugs.sources, site.language, language_name, rfc3339, source_id)
         self.context = {
             "site": site,
             "feeds": site.feeds,
@@ -262,6 +264,10 @@ class PageRenderer:
             "slugs": self.slugs,
             "health_marks": HEALTH_MARKS,
             "health_labels": HEALTH_LABELS,
+            # The templates call these instead of including their twins, unless the theme
+            # replaces the template.
+            "entry_markup": None if _overrides(site.theme, "entry.html") else markup.html,
+            "atom_entry_markup": None if _overrides(site.theme, "atom_entry.xml") else markup.atom,
         }
         self.atom = self.environment.get_template("atom.xml")
         self.listing = self.environment.get_template("listing.html")
@@ -620,6 +626,10 @@ def _environment(theme: Path | None = None) -> Environment:
     environment.filters["xml_lang"] = xml_lang
     environment.globals["source_id"] = source_id
     return environment
+
+
+def _overrides(theme: Path | None, template: str) -> bool:
+    return theme is not None and (theme / template).is_file()
 
 
 def source_id(feed: FeedView) -> str:
