@@ -12,20 +12,30 @@ forkserver holds a language model that publishing does not need.
 
 from __future__ import annotations
 
+import gc
 import itertools
 import logging
 import multiprocessing
 import os
 from collections import deque
 from collections.abc import Generator, Iterable
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
 from typing import Literal
 
-from aggregator.publish import Listing, PageRenderer, SiteView, Staged, discard, stage_files
+from aggregator.publish import (
+    STAGING_THREADS,
+    Listing,
+    PageRenderer,
+    SiteView,
+    Staged,
+    discard,
+    stage_files,
+    staged_in_order,
+)
 
 log = logging.getLogger(__name__)
 
@@ -37,16 +47,23 @@ POOL_MIN_LISTINGS = 200
 LISTINGS_PER_TASK = 10
 
 _renderer: PageRenderer | None = None
+_threads: ThreadPoolExecutor | None = None
 
 
 def _start(site: SiteView) -> None:
-    global _renderer
+    global _renderer, _threads
     _renderer = PageRenderer(site)
+    _threads = ThreadPoolExecutor(STAGING_THREADS, thread_name_prefix="stage")
+    # What the worker holds from here to its end is never garbage; frozen, the collector
+    # stops walking it again and again while the pages' short-lived objects come and go.
+    gc.freeze()
 
 
 def _stage(folder: Path, listings: list[Listing]) -> list[Staged]:
-    assert _renderer is not None, "the worker was not started with a site"
-    return stage_files(folder, _renderer.files_of(listings))
+    """A worker's threads write and fsync its files while it renders the next."""
+    assert _renderer is not None and _threads is not None, "the worker was not started"
+    files = staged_in_order(folder, _threads, _renderer.files_of(listings))
+    return [staged for batch in files for staged in batch]
 
 
 class PagePool:
