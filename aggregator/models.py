@@ -22,6 +22,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy import false as sql_false
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -105,6 +106,23 @@ class Entry(Base):
         Index("ix_entries_published", "published_at"),
         Index("ix_entries_first_seen", "first_seen_at"),
         Index("ix_entries_feed_published", "feed_id", "published_at", "pruned_at"),
+        # Only copies: an index of every original's NULL led SQLite to read the whole table,
+        # sorting it by date, for "the newest originals" (see migration 0009).
+        Index(
+            "ix_entries_duplicate_of",
+            "duplicate_of",
+            sqlite_where=text("duplicate_of IS NOT NULL"),
+            postgresql_where=text("duplicate_of IS NOT NULL"),
+        ),
+        # The languages the stories are in, from the index alone.
+        Index(
+            "ix_entries_language",
+            "language",
+            "pruned_at",
+            "backlog",
+            sqlite_where=text("language IS NOT NULL"),
+            postgresql_where=text("language IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -136,9 +154,7 @@ class Entry(Base):
     link_key: Mapped[str | None] = mapped_column(String(2048), index=True)
     fingerprint: Mapped[str] = mapped_column(Text, default="")
     # The entry of another feed that represents the same story (the earliest published).
-    duplicate_of: Mapped[int | None] = mapped_column(
-        ForeignKey("entries.id", ondelete="SET NULL"), index=True
-    )
+    duplicate_of: Mapped[int | None] = mapped_column(ForeignKey("entries.id", ondelete="SET NULL"))
     # Older entries a feed brought with its first fetch, beyond its `new_feed_items`: kept
     # for its own page but not put on the front page and combined feeds all at once.
     backlog: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sql_false())
