@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import calendar
 import html
+import re
 import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -71,12 +72,11 @@ def parse_with_feedparser(content: bytes, url: str, headers: Mapping[str, str]) 
         raise ParseError(url, "the server sent an empty response")
     response_headers = dict(headers)
     response_headers["content-location"] = url
-    result = feedparser.parse(
-        content,
-        response_headers=response_headers,
-        sanitize_html=False,
-        resolve_relative_uris=False,
-    )
+    try:
+        result = _feedparser(content, response_headers)
+    except (UnicodeEncodeError, ValueError, OverflowError):
+        # feedparser raises on a numeric reference to no character, losing the whole feed.
+        result = _feedparser(repaired_references(content), response_headers)
     channel = result.get("feed", {})
     if not result.entries and not result.get("version") and not channel.get("title"):
         raise ParseError(url, _not_a_feed_reason(content, result, url))
@@ -85,6 +85,60 @@ def parse_with_feedparser(content: bytes, url: str, headers: Mapping[str, str]) 
         warning = f"feed is not well-formed, read leniently: {result.get('bozo_exception')}"
     rss = str(result.get("version", "")).startswith("rss")
     return _parsed_feed(channel, result.entries, rss, url, warning)
+
+
+def _feedparser(content: bytes, response_headers: Mapping[str, str]) -> Any:
+    return feedparser.parse(
+        content,
+        response_headers=response_headers,
+        sanitize_html=False,
+        resolve_relative_uris=False,
+    )
+
+
+_CHARACTER_REFERENCE = re.compile(rb"&#(?:[xX]([0-9a-fA-F]+)|([0-9]+));")
+_REPLACEMENT = b"&#xFFFD;"
+
+
+def repaired_references(content: bytes) -> bytes:
+    """Numeric character references made readable: a UTF-16 surrogate pair written as two
+    references (how some publishing systems write an emoji, "&#55357;&#56832;") becomes the one
+    character it stands for, and a lone surrogate or a number beyond Unicode becomes U+FFFD, as
+    an HTML parser reads them. Every other byte is left as it was."""
+    pieces: list[bytes] = []
+    position = 0
+    high: tuple[re.Match[bytes], int] | None = None
+    for match in _CHARACTER_REFERENCE.finditer(content):
+        code = _code_point(match)
+        if high is not None:
+            high_match, high_code = high
+            high = None
+            if match.start() == high_match.end() and 0xDC00 <= code <= 0xDFFF:
+                combined = 0x10000 + ((high_code - 0xD800) << 10) + (code - 0xDC00)
+                pieces += [content[position : high_match.start()], b"&#x%X;" % combined]
+                position = match.end()
+                continue
+            pieces += [content[position : high_match.start()], _REPLACEMENT]
+            position = high_match.end()
+        if 0xD800 <= code <= 0xDBFF:
+            high = (match, code)
+        elif 0xDC00 <= code <= 0xDFFF or code > 0x10FFFF:
+            pieces += [content[position : match.start()], _REPLACEMENT]
+            position = match.end()
+    if high is not None:
+        pieces += [content[position : high[0].start()], _REPLACEMENT]
+        position = high[0].end()
+    pieces.append(content[position:])
+    return b"".join(pieces)
+
+
+def _code_point(match: re.Match[bytes]) -> int:
+    hexadecimal, decimal = match.groups()
+    digits, base = (hexadecimal, 16) if hexadecimal is not None else (decimal, 10)
+    # Leading zeros aside, more than eight digits is beyond Unicode in either base; int() of a
+    # few thousand digits would itself refuse.
+    digits = digits.lstrip(b"0") or b"0"
+    return int(digits, base) if len(digits) <= 8 else 0x110000
 
 
 def _parsed_feed(
