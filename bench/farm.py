@@ -259,7 +259,8 @@ class Farm:
             serial=serial,
             title=title,
             link=link,
-            guid=f"{site}?p={index * 1000 + serial + 100}",
+            # WordPress numbers its posts ?p=N, Drupal its nodes node/N.
+            guid=f"{site}{'?p=' if self._is_rss(index) else 'node/'}{index * 1000 + serial + 100}",
             author=rng.choice(_AUTHORS),
             categories=tuple(rng.sample(_SECTIONS, rng.randint(1, 3))),
             published=published,
@@ -316,7 +317,7 @@ class Farm:
   <entry>
     <title type="html">{escape(escape(entry.title))}</title>
     <link href="{entry.link}" rel="alternate" type="text/html"/>
-    <id>{site}node/{index * 1000 + entry.serial + 100}</id>
+    <id>{entry.guid}</id>
     <published>{entry.published.isoformat()}</published>
     <updated>{entry.published.isoformat()}</updated>
     <author><name>{entry.author}</name></author>

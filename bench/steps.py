@@ -77,7 +77,8 @@ def fill(config: str, database: str, total: str) -> dict[str, Any]:
     """Put `total` entries straight into the tables, spread over the configured feeds.
 
     The publish benchmark needs a large database, not the time it takes to poll one into
-    being; the rows are those the update would store for the farm's entries.
+    being; the rows are those the update stores for the farm's entries: their language, their
+    details (author, link, categories, text forms) and an updated date equal to the published.
     """
     import hashlib
 
@@ -87,6 +88,8 @@ def fill(config: str, database: str, total: str) -> dict[str, Any]:
     from aggregator.config import load_settings
     from aggregator.dedupe import link_key
     from aggregator.models import Entry, Feed
+    from aggregator.records import Category, EntryDetails, Link, Person, TextForm
+    from aggregator.store import details_document
     from bench.farm import Farm
 
     settings = load_settings(Path(config), database)
@@ -100,6 +103,17 @@ def fill(config: str, database: str, total: str) -> dict[str, Any]:
         batch: list[dict[str, Any]] = []
         for number in range(int(total)):
             entry = farm.entry(number % feeds, number // feeds)
+            # RSS items name no language of their own and their titles are text; the Atom
+            # feeds' xml:lang and HTML titles reach every entry.
+            rss = farm.relative(number % feeds).endswith(".rss")
+            language = None if rss else "en"
+            details = EntryDetails(
+                authors=(Person(entry.author),),
+                links=(Link(entry.link, "alternate", "text/html"),),
+                categories=tuple(Category(term) for term in entry.categories),
+                title=TextForm("text" if rss else "html", language),
+                content=TextForm("html", language),
+            )
             batch.append(
                 {
                     "feed_id": feed_ids[number % feeds],
@@ -112,7 +126,10 @@ def fill(config: str, database: str, total: str) -> dict[str, Any]:
                     "summary": entry.excerpt.removesuffix(" [&#8230;]"),
                     "content": entry.html,
                     "categories": list(entry.categories),
+                    "language": "en-GB" if rss else "en",
+                    "details": details_document(details),
                     "published_at": entry.published,
+                    "updated_at": entry.published,
                     "first_seen_at": entry.published,
                     "content_hash": hashlib.sha256(entry.html.encode()).hexdigest(),
                     "fingerprint": "",
