@@ -227,7 +227,9 @@ def write_site(site: SiteView, output_dir: Path, pool: PagePool | None = None) -
     entries.
     """
     # The site read so far lives to the end of the publish; frozen, the collector stops
-    # walking it again and again while the pages' short-lived objects come and go.
+    # walking it again and again while the pages' short-lived objects come and go. What is
+    # already garbage is collected first, or freezing would keep it until a full collection.
+    gc.collect()
     gc.freeze()
     try:
         output_dir.mkdir(parents=True, exist_ok=True)
