@@ -29,7 +29,6 @@ from aggregator.config import (
     parse_duration,
 )
 from aggregator.daemon import DaemonOptions, run_daemon
-from aggregator.db import open_database
 from aggregator.errors import AggregatorError, ConfigError, OutputError, StorageError
 from aggregator.feed_state import CONFIRMED_MOVE, advice
 from aggregator.lock import AlreadyRunning
@@ -39,6 +38,8 @@ from aggregator.records import FeedView, PublishResult, UpdateResult
 from aggregator.subscriptions import Imported, read_opml, read_venus
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
+
     from aggregator.probe import Probe
 
 EXIT_CODES: dict[type[AggregatorError], int] = {ConfigError: 2, StorageError: 3, OutputError: 4}
@@ -53,6 +54,16 @@ class Options:
 
     def settings(self) -> Settings:
         return load_settings(self.config, self.database, self.output)
+
+
+def _open_store(settings: Settings) -> sessionmaker[Session]:
+    """The database, its connections closed when the command ends rather than whenever the
+    collector finds the engine: commands run one after another in one process too (the tests,
+    a script calling the CLI), and PostgreSQL refuses clients beyond its limit."""
+    sessions = jobs.open_store(settings)
+    engine = sessions.kw["bind"]
+    click.get_current_context().call_on_close(engine.dispose)
+    return sessions
 
 
 dry_run_option = click.option(
@@ -292,7 +303,7 @@ def _apply(edit: feeds_file.Edit, dry_run: bool, done: str) -> None:
 def export_opml(options: Options) -> None:
     """Print every subscription as OPML 2.0, for another planet or a feed reader."""
     settings = options.settings()
-    click.echo(jobs.export_opml(settings, jobs.open_store(settings)), nl=False)
+    click.echo(jobs.export_opml(settings, _open_store(settings)), nl=False)
 
 
 @cli.command(name="update")
@@ -305,7 +316,7 @@ def update_command(options: Options, ignore_schedule: bool) -> None:
     and a summary. A second run while one is going exits at once with status 0.
     """
     settings = options.settings()
-    sessions = jobs.open_store(settings)
+    sessions = _open_store(settings)
     console = Console(stderr=True)
     report = ProgressReport(console if console.is_terminal else None, options.verbose > 0)
     try:
@@ -347,7 +358,7 @@ def _publish_summary(published: PublishResult) -> str:
 def publish_command(options: Options) -> None:
     """Write the site from the database without polling."""
     settings = options.settings()
-    published = jobs.publish(settings, jobs.open_store(settings))
+    published = jobs.publish(settings, _open_store(settings))
     click.echo(f"{settings.output_dir}: {_publish_summary(published)}")
 
 
@@ -378,7 +389,7 @@ def run(options: Options, poll_interval: float, publish_delay: float, grace: flo
     """Run as a daemon: poll feeds when due, publish, prune daily, reload an edited feeds.yaml
     (or on SIGHUP); stop with Ctrl-C or SIGTERM."""
     settings = options.settings()
-    sessions = jobs.open_store(settings)
+    sessions = _open_store(settings)
     daemon_options = DaemonOptions(
         poll_seconds=poll_interval, publish_delay=publish_delay, grace_seconds=grace
     )
@@ -394,7 +405,7 @@ def run(options: Options, poll_interval: float, publish_delay: float, grace: flo
 def feeds(options: Options, as_json: bool) -> None:
     """Show each feed's state: last fetch, HTTP status, entries, last error."""
     settings = options.settings()
-    views = jobs.feed_states(settings, jobs.open_store(settings))
+    views = jobs.feed_states(settings, _open_store(settings))
     lines = {feed.url: feed.line for feed in settings.feeds}
     hints = {view.url: advice(view, str(settings.path), lines.get(view.url)) for view in views}
     if as_json:
@@ -465,7 +476,7 @@ def prune_command(options: Options, older_than: str | None) -> None:
         age = parse_duration(older_than) if older_than else settings.planet.retention
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--older-than") from None
-    counts = jobs.prune(settings, jobs.open_store(settings), age)
+    counts = jobs.prune(settings, _open_store(settings), age)
     click.echo(f"pruned {counts.entries} entries and {counts.attempts} fetch records")
 
 
@@ -479,7 +490,7 @@ def db() -> None:
 def upgrade(options: Options) -> None:
     """Apply pending schema migrations (every command also does this on start)."""
     settings = options.settings()
-    open_database(settings.database_url)
+    _open_store(settings)
     shown = make_url(settings.database_url).render_as_string(hide_password=True)
     click.echo(f"{shown}: schema is up to date")
 

@@ -175,8 +175,12 @@ def stored_feed_states(settings: Settings) -> list[FeedView]:
     """What the database knows of the feeds, without creating a database that is not there."""
     if not database_exists(settings.database_url):
         return []
-    with storage_errors(), open_store(settings).begin() as session:
-        return store.feed_views(session)
+    sessions = open_store(settings)
+    try:
+        with storage_errors(), sessions.begin() as session:
+            return store.feed_views(session)
+    finally:
+        sessions.kw["bind"].dispose()
 
 
 def prune(
