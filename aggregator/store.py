@@ -790,7 +790,7 @@ def source_entries(
         .where(newest.c.rank <= per_feed)
         .order_by(Entry.feed_id, Entry.published_at.desc(), Entry.id.desc())
     )
-    rows = [StoredEntry(*row) for row in session.execute(query)]
+    rows = [StoredEntry._make(row) for row in session.execute(query)]
     also = _also_published(session, feeds, rows)
     found: dict[int, list[StoredEntry]] = {feed_id: [] for feed_id in feed_ids}
     for row in rows:
@@ -844,12 +844,14 @@ _VIEW_COLUMNS = (
     Entry.summary,
     Entry.content,
     Entry.language,
-    Entry.categories,
+    # The JSON columns as their text: the process that makes the views decodes them, which
+    # for the source pages is a rendering worker, not the one reading the database.
+    sql_cast(Entry.categories, Text).label("categories"),
     Entry.published_at,
     Entry.updated_at,
     Entry.first_seen_at,
-    Entry.enclosures,
-    Entry.details,
+    sql_cast(Entry.enclosures, Text).label("enclosures"),
+    sql_cast(Entry.details, Text).label("details"),
     Entry.duplicate_of,
 )
 
@@ -859,7 +861,7 @@ def _views(
 ) -> list[EntryView]:
     """Entries (rows of _VIEW_COLUMNS) as the outputs show them, each with the other sources
     of its story."""
-    rows = [StoredEntry(*row) for row in shown if row.feed_id in feeds]
+    rows = [StoredEntry._make(row) for row in shown if row.feed_id in feeds]
     also = _also_published(session, feeds, rows)
     return [entry_view(row, feeds[row.feed_id], also.get(row.id, ())) for row in rows]
 

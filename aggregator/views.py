@@ -8,6 +8,7 @@ instead of falling on the process that reads the database.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from functools import cached_property
@@ -28,7 +29,8 @@ from aggregator.records import (
 
 
 class StoredEntry(NamedTuple):
-    """The columns of an entry that the outputs show, as read (store.VIEW_COLUMNS)."""
+    """The columns of an entry that the outputs show, as read (store.VIEW_COLUMNS); the JSON
+    columns still as text."""
 
     id: int
     feed_id: int
@@ -39,12 +41,12 @@ class StoredEntry(NamedTuple):
     summary: str
     content: str
     language: str | None
-    categories: list[str] | None
+    categories: str | None
     published_at: datetime
     updated_at: datetime | None
     first_seen_at: datetime
-    enclosures: list[dict[str, Any]] | None
-    details: dict[str, Any] | None
+    enclosures: str | None
+    details: str | None
     duplicate_of: int | None
 
 
@@ -93,18 +95,22 @@ def entry_view(entry: StoredEntry, feed: FeedView, also: tuple[AlsoPublished, ..
         summary=entry.summary,
         content=entry.content,
         language=entry.language,
-        categories=tuple(entry.categories or ()),
+        categories=tuple(_decoded(entry.categories) or ()),
         published=entry.published_at,
         updated=entry.updated_at,
         first_seen=entry.first_seen_at,
         feed=feed,
         enclosures=tuple(
             Enclosure(item["url"], item.get("type"), item.get("length"))
-            for item in entry.enclosures or ()
+            for item in _decoded(entry.enclosures) or ()
         ),
-        details=entry_details(entry.details or {}),
+        details=entry_details(_decoded(entry.details) or {}),
         also=also,
     )
+
+
+def _decoded(stored: str | None) -> Any:
+    return json.loads(stored) if stored else None
 
 
 def entry_details(document: dict[str, Any]) -> EntryDetails:
