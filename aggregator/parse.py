@@ -76,7 +76,10 @@ def parse_with_feedparser(content: bytes, url: str, headers: Mapping[str, str]) 
         result = _feedparser(content, response_headers)
     except (UnicodeEncodeError, ValueError, OverflowError):
         # feedparser raises on a numeric reference to no character, losing the whole feed.
-        result = _feedparser(repaired_references(content), response_headers)
+        repaired = repaired_references(content)
+        if repaired == content:
+            raise
+        result = _feedparser(repaired, response_headers)
     channel = result.get("feed", {})
     if not result.entries and not result.get("version") and not channel.get("title"):
         raise ParseError(url, _not_a_feed_reason(content, result, url))
