@@ -29,6 +29,7 @@ from aggregator.config import (
     parse_duration,
 )
 from aggregator.daemon import DaemonOptions, run_daemon
+from aggregator.db import engine_of
 from aggregator.errors import AggregatorError, ConfigError, OutputError, StorageError
 from aggregator.feed_state import CONFIRMED_MOVE, advice
 from aggregator.lock import AlreadyRunning
@@ -61,8 +62,7 @@ def _open_store(settings: Settings) -> sessionmaker[Session]:
     collector finds the engine: commands run one after another in one process too (the tests,
     a script calling the CLI), and PostgreSQL refuses clients beyond its limit."""
     sessions = jobs.open_store(settings)
-    engine = sessions.kw["bind"]
-    click.get_current_context().call_on_close(engine.dispose)
+    click.get_current_context().call_on_close(engine_of(sessions).dispose)
     return sessions
 
 

@@ -129,6 +129,12 @@ def open_database(url: str) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
 
+def engine_of(sessions: sessionmaker[Session]) -> Engine:
+    engine = sessions.kw["bind"]
+    assert isinstance(engine, Engine)
+    return engine
+
+
 @contextmanager
 def storage_errors() -> Iterator[None]:
     """Turn driver errors into StorageError, the one database failure the CLI knows."""

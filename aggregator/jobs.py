@@ -12,12 +12,11 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from aggregator import store
 from aggregator.config import Settings
-from aggregator.db import database_exists, open_database, storage_errors
+from aggregator.db import database_exists, engine_of, open_database, storage_errors
 from aggregator.feed_state import advice
 from aggregator.fetch import user_agent
 from aggregator.lock import run_lock
@@ -38,9 +37,7 @@ def open_store(settings: Settings) -> sessionmaker[Session]:
 @contextmanager
 def exclusive(settings: Settings, sessions: sessionmaker[Session]) -> Iterator[None]:
     """Hold the run lock: raises AlreadyRunning when another update or daemon has it."""
-    engine = sessions.kw["bind"]
-    assert isinstance(engine, Engine)
-    with run_lock(settings.database_url, engine):
+    with run_lock(settings.database_url, engine_of(sessions)):
         yield
 
 
@@ -180,7 +177,7 @@ def stored_feed_states(settings: Settings) -> list[FeedView]:
         with storage_errors(), sessions.begin() as session:
             return store.feed_views(session)
     finally:
-        sessions.kw["bind"].dispose()
+        engine_of(sessions).dispose()
 
 
 def prune(

@@ -42,7 +42,7 @@ from markupsafe import Markup
 from slugify import slugify
 
 from aggregator import __version__
-from aggregator.entry_markup import EntryMarkup
+from aggregator.entry_markup import EntryMarkup, media_kind, xml_lang
 from aggregator.errors import OutputError
 from aggregator.records import (
     Category,
@@ -650,7 +650,7 @@ def _environment(theme: Path | None = None) -> Environment:
     environment.filters["tag_path"] = lambda tag: "/" + tag.replace(",", " ")
     environment.filters["language_name"] = language_name
     environment.filters["media_kind"] = media_kind
-    environment.filters["xml_lang"] = xml_lang
+    environment.filters["xml_lang"] = lambda language, around: Markup(xml_lang(language, around))
     environment.globals["source_id"] = source_id
     return environment
 
@@ -663,20 +663,6 @@ def source_id(feed: FeedView) -> str:
     """The origin feed's own id where it is an IRI, else its address."""
     own = feed.details.id
     return own if own and _IRI.match(own) else feed.url
-
-
-def xml_lang(language: str | None, around: str | None) -> Markup:
-    """The xml:lang attribute of a text whose language differs from its entry's. A filter, not
-    a macro: the Atom feeds ask twice per entry, and a macro call costs ten times as much."""
-    if not language or language == around:
-        return Markup("")
-    return Markup(' xml:lang="{}"').format(language)
-
-
-def media_kind(media_type: str | None) -> str:
-    """How the page offers an enclosure: an audio or video player, or a link."""
-    kind = (media_type or "").split("/", 1)[0]
-    return kind if kind in ("audio", "video") else "link"
 
 
 def static_files(theme: Path | None) -> dict[str, bytes]:
