@@ -44,6 +44,7 @@ from slugify import slugify
 from aggregator import __version__
 from aggregator.entry_markup import EntryMarkup, media_kind, xml_lang
 from aggregator.errors import OutputError
+from aggregator.publish_manifest import PageDigests, PageManifest
 from aggregator.records import (
     Category,
     EntryView,
@@ -84,6 +85,9 @@ LANGUAGE_NAMES = {
     "pt": "Português", "ru": "Русский", "sv": "Svenska", "tr": "Türkçe", "uk": "Українська",
     "zh": "中文",
 }  # fmt: skip
+# The templates a listing's files are rendered from: a theme that has its own copy of one may
+# show anything, and its listings are then rendered at every publish (see publish_manifest).
+LISTING_TEMPLATES = ("base.html", "listing.html", "entry.html", "atom.xml", "atom_entry.xml")
 # Folders whose every file the publisher writes: a file there that it no longer writes is a page
 # of a source, tag or language that is gone, and is removed.
 GENERATED_FOLDERS = ("page", "sources", "tags", "languages")
@@ -233,10 +237,12 @@ def write_site(site: SiteView, output_dir: Path, pool: PagePool | None = None) -
     gc.freeze()
     try:
         output_dir.mkdir(parents=True, exist_ok=True)
+        manifest = PageManifest.read(output_dir)
         with ThreadPoolExecutor(STAGING_THREADS, thread_name_prefix="stage") as threads:
-            stagings = _staged_site(site, output_dir, threads, pool)
+            stagings = _staged_site(site, output_dir, threads, pool, manifest)
             written, unchanged = replace_files(output_dir, stagings)
         removed = remove_stale(output_dir, {*written, *unchanged})
+        manifest.write()
     except OSError as error:
         raise OutputError(f"cannot write the site to {output_dir}: {error}") from error
     finally:
@@ -245,16 +251,24 @@ def write_site(site: SiteView, output_dir: Path, pool: PagePool | None = None) -
 
 
 def _staged_site(
-    site: SiteView, folder: Path, threads: ThreadPoolExecutor, pool: PagePool | None
+    site: SiteView,
+    folder: Path,
+    threads: ThreadPoolExecutor,
+    pool: PagePool | None,
+    manifest: PageManifest,
 ) -> Generator[list[Staged]]:
-    """Every file of the site, staged beside its place as it is rendered."""
+    """Every file of the site, staged beside its place as it is rendered; the listings that
+    `manifest` finds unchanged since the last publish are kept as they are."""
     renderer = PageRenderer(site)
     yield from staged_in_order(folder, threads, renderer.combined_files())
-    pages = listings(site, renderer.slugs)
+    themed = any(_overrides(site.theme, name) for name in LISTING_TEMPLATES)
+    digests = None if themed else PageDigests(site, renderer.slugs)
+    pages = manifest.to_render(listings(site, renderer.slugs), digests)
     if pool is None or pool.executor is None:
         yield from staged_in_order(folder, threads, renderer.files_of(pages))
     else:
         yield from pool.staged(folder, pages, renderer)
+    yield manifest.kept_files()
     yield from staged_in_order(folder, threads, static_files(site.theme).items())
 
 
@@ -302,6 +316,7 @@ class PageRenderer:
         yield "status.json", _file(status_json(site))
         status = self.environment.get_template("status.html").render(
             page=Listing("status.html", "Feed status", "status", ()),
+            updated=site.updated,
             health=sorted(site.health, key=attention),
             **self.context,
         )
@@ -315,7 +330,11 @@ class PageRenderer:
     def listing_files(self, listing: Listing) -> list[tuple[str, bytes]]:
         """A listing's page, and its Atom feed where it has one."""
         site = self.site
-        page = self.listing.render(page=listing, days=group_by_day(listing.entries), **self.context)
+        # A page says when its own newest story changed, not the site's: it then stays the
+        # same bytes while its stories do (see publish_manifest).
+        updated = newest_change(listing.entries) if listing.entries else None
+        days = group_by_day(listing.entries)
+        page = self.listing.render(page=listing, days=days, updated=updated, **self.context)
         files = [(listing.path, _file(page))]
         if listing.feed_path is not None:
             document = AtomDocument(
@@ -325,7 +344,7 @@ class PageRenderer:
                 self_url=f"{site.link}{listing.feed_path}",
                 alternate_url=f"{site.link}{listing.path}",
                 items=feed_items(listing.entries),
-                updated=newest_change(listing.entries),
+                updated=updated or EPOCH,
             )
             files.append(
                 (listing.feed_path, _file(self.atom.render(document=document, **self.context)))

@@ -84,6 +84,12 @@ class FeedEntries(Sequence[EntryView]):
     def __reduce__(self) -> tuple[Any, ...]:
         return (FeedEntries, (list(self._rows), self._feed, dict(self._also)))
 
+    def inputs(
+        self,
+    ) -> tuple[Sequence[StoredEntry], FeedView, Mapping[int, tuple[AlsoPublished, ...]]]:
+        """What the views are made of, for a digest of a page that does not make them."""
+        return self._rows, self._feed, self._also
+
 
 def entry_view(entry: StoredEntry, feed: FeedView, also: tuple[AlsoPublished, ...]) -> EntryView:
     return EntryView(

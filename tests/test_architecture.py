@@ -1,8 +1,9 @@
 """The data flows one way: each module imports only the layers below it (DESIGN.md).
 
 Layer 0 is shared vocabulary, 1 the pure stages and the models, 2 the decisions built on them,
-the database and the writer of files, 3 the reading of one fetch result and the processes that
-render pages, 4 the update run that wires the stages, 5 the jobs, and the daemon and CLI on top.
+the database and what the last publish left, 3 the reading of one fetch result and the writer
+of files, 4 the update run that wires the stages and the processes that render pages, 5 the
+jobs, and the daemon and CLI on top.
 """
 
 from __future__ import annotations
@@ -39,9 +40,11 @@ LAYERS = {
     "aggregator.websub": 1,
     "aggregator.db": 2,
     "aggregator.store": 2,
-    "aggregator.publish": 2,
+    # Which pages the last publish left can be kept: below the writer, which consults it.
+    "aggregator.publish_manifest": 2,
+    "aggregator.publish": 3,
     "aggregator.read": 3,
-    "aggregator.publish_pool": 3,
+    "aggregator.publish_pool": 4,
     "aggregator.read_worker": 4,
     "aggregator.update": 4,
     "aggregator.probe": 3,

@@ -36,10 +36,17 @@ def _run(capsys: pytest.CaptureFixture[str], only: str) -> dict[tuple[str, str],
 
 def test_ours_rows_and_counts(capsys: pytest.CaptureFixture[str]) -> None:
     rows = _run(capsys, "ours")
-    steps = ("cold update", "all-304 update", "changed update", "publish")
+    steps = (
+        "cold update",
+        "publish",
+        "all-304 update",
+        "publish again, nothing new",
+        "changed update",
+        "publish again, after changed",
+    )
     assert list(rows) == [(step, "ours") for step in steps]
     stored = {step: int(rows[(step, "ours")][-1]) for step in steps}
-    assert stored["cold update"] == FEEDS * ENTRIES
+    assert stored["cold update"] == stored["publish"] == FEEDS * ENTRIES
     assert stored["all-304 update"] == FEEDS * ENTRIES
     assert stored["changed update"] == FEEDS * ENTRIES + 2
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from aggregator.publish_manifest import MANIFEST
 from tests.conftest import FeedServer, Planet
 
 
@@ -116,7 +117,7 @@ def _files(folder: Path) -> dict[str, bytes]:
     return {
         path.relative_to(folder).as_posix(): path.read_bytes()
         for path in folder.rglob("*")
-        if path.is_file()
+        if path.is_file() and path.name != MANIFEST
     }
 
 

@@ -39,6 +39,7 @@ from aggregator.publish import (
     rfc3339,
     source_id,
 )
+from aggregator.publish_manifest import MANIFEST
 from aggregator.records import (
     AlsoPublished,
     Category,
@@ -401,10 +402,11 @@ class _Stopped(datetime):
 
 
 def _site_files(folder: Path) -> dict[str, bytes]:
+    """The site's files; the record of what each publish rendered is no page."""
     return {
         path.relative_to(folder).as_posix(): path.read_bytes()
         for path in sorted(folder.rglob("*"))
-        if path.is_file()
+        if path.is_file() and path.name != MANIFEST
     }
 
 

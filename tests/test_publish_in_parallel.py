@@ -16,6 +16,7 @@ import pytest
 from aggregator import jobs
 from aggregator.config import load_settings
 from aggregator.publish import PageRenderer, listings
+from aggregator.publish_manifest import MANIFEST
 from aggregator.publish_pool import POOL_MIN_LISTINGS, PagePool
 from tests.conftest import FeedServer, Planet
 from tests.test_planet_pages import SOURCES
@@ -25,7 +26,7 @@ def _site_files(output: Path) -> dict[str, bytes]:
     return {
         path.relative_to(output).as_posix(): path.read_bytes()
         for path in sorted(output.rglob("*"))
-        if path.is_file() and not path.name.startswith("status.")
+        if path.is_file() and not path.name.startswith("status.") and path.name != MANIFEST
     }
 
 

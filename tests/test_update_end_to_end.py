@@ -10,6 +10,7 @@ from typing import Any
 import feedparser
 import pytest
 
+from aggregator.publish_manifest import MANIFEST
 from aggregator.records import CleanEntry, ParsedEntry
 from tests.conftest import FeedServer, Planet
 
@@ -43,7 +44,7 @@ def _snapshot(output: Path) -> dict[str, tuple[int, bytes]]:
     return {
         path.relative_to(output).as_posix(): (path.stat().st_mtime_ns, path.read_bytes())
         for path in output.rglob("*")
-        if path.is_file() and not path.name.startswith("status.")
+        if path.is_file() and not path.name.startswith("status.") and path.name != MANIFEST
     }
 
 
