@@ -103,7 +103,7 @@ class PageDigests:
         digest = hashlib.sha256(self._every_page)
         source = shown(listing.source) if listing.source is not None else None
         described = (listing.path, listing.title, listing.kind, listing.feed_path)
-        digest.update(repr((described, listing.page, listing.pages, source)).encode())
+        digest.update(_digest(repr((described, listing.page, listing.pages, source))))
         if listing.kind == "front":
             digest.update(self._statuses)
         digest.update(_entries_described(listing.entries))
