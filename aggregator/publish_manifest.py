@@ -63,7 +63,9 @@ _RENDERING_MODULES = ("publish.py", "entry_markup.py", "views.py", "records.py")
 
 def shown(feed: FeedView) -> FeedView:
     """The feed as a listing page shows it: without its polling state, or its status, which
-    only the front page shows (PageDigests adds it there)."""
+    only the front page shows (PageDigests adds it there). Its details change with its
+    document (an Atom entry's <source> repeats them), which re-renders only the pages that
+    show its stories, and the front page."""
     return replace(feed, status="", **_POLLING_STATE)
 
 
@@ -94,10 +96,12 @@ class PageDigests:
             list(site.tags),
             list(site.languages),
             slugs,
-            [shown(feed) for feed in site.feeds],
+            len(site.feeds),
         )
         self._every_page = rendering_code() + _digest(repr(every_page))
-        self._statuses = repr([(feed.id, feed.status) for feed in site.feeds]).encode()
+        # The front page lists every feed; another page shows a feed only with its stories.
+        listed = [(shown(feed), feed.status) for feed in site.feeds]
+        self._front = _digest(repr(listed))
 
     def of(self, listing: Listing) -> str:
         digest = hashlib.sha256(self._every_page)
@@ -105,7 +109,7 @@ class PageDigests:
         described = (listing.path, listing.title, listing.kind, listing.feed_path)
         digest.update(_digest(repr((described, listing.page, listing.pages, source))))
         if listing.kind == "front":
-            digest.update(self._statuses)
+            digest.update(self._front)
         digest.update(_entries_described(listing.entries))
         return digest.hexdigest()
 

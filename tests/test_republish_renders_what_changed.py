@@ -251,6 +251,7 @@ BULLETIN = """<?xml version="1.0" encoding="utf-8"?>
 <rss version="2.0"><channel>
 <title>Strike Bulletin</title><link>https://bulletin.example.org/</link>
 <description>Daily strike news</description><language>en</language>
+<lastBuildDate>{built}</lastBuildDate>
 {items}
 </channel></rss>
 """
@@ -261,17 +262,19 @@ hours and the new rota, and a call for solidarity from the trades council.</desc
 
 
 def _bulletin(*titles: str) -> str:
+    """The bulletin's feed with a story a day; its build date, which the feed's details keep
+    (and every Atom entry's <source> repeats), is the newest story's."""
     # Newer than every fixture's stories, so that the bulletin's are on the front page.
     start = datetime(2024, 3, 1, 8, tzinfo=UTC)
-    items = [
-        ITEM.format(
-            title=title,
-            slug=title.lower().replace(" ", "-"),
-            date=(start + timedelta(days=day)).strftime("%a, %d %b %Y %H:%M:%S +0000"),
-        )
-        for day, title in enumerate(titles)
+    dates = [
+        (start + timedelta(days=day)).strftime("%a, %d %b %Y %H:%M:%S +0000")
+        for day in range(len(titles))
     ]
-    return BULLETIN.format(items="\n".join(items))
+    items = [
+        ITEM.format(title=title, slug=title.lower().replace(" ", "-"), date=date)
+        for date, title in zip(dates, titles, strict=True)
+    ]
+    return BULLETIN.format(items="\n".join(items), built=dates[-1])
 
 
 @pytest.fixture
@@ -337,6 +340,8 @@ def test_a_new_story_renders_its_sources_listings_and_no_other_source(
     sources = {path for path in rendered if path.startswith("sources/")}
     assert sources == {"sources/strike-bulletin.html"}
     assert "index.html" in rendered and "languages/en.html" in rendered
+    # The other tags and languages show none of the bulletin's stories.
+    assert not any(path.startswith("tags/") for path in rendered)
     page = (planet.output / "sources" / "strike-bulletin.html").read_text(encoding="utf-8")
     assert "Pay offer" in page
     after = _listing_files(planet.output)
