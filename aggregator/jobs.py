@@ -21,7 +21,8 @@ from aggregator.feed_state import advice
 from aggregator.fetch import user_agent
 from aggregator.lock import run_lock
 from aggregator.publish import SiteView, render_opml, write_site
-from aggregator.publish_pool import PagePool
+from aggregator.publish_manifest import PageManifest
+from aggregator.publish_pool import RENDER_HERE_FIRST, PagePool
 from aggregator.records import EntryView, FeedHealth, FeedView, PublishResult, UpdateResult
 from aggregator.update import Progress, fetch_policy, run_update
 from aggregator.websub import notify_hub
@@ -68,8 +69,12 @@ def publish(settings: Settings, sessions: sessionmaker[Session]) -> PublishResul
     # transaction had written).
     with storage_errors(), sessions.begin() as session:
         site = read_site(settings, session)
-        with PagePool.for_setting(settings.planet.publish_workers, site) as pool:
-            result = write_site(site, settings.output_dir, pool)
+        # After a publish into this folder, most listings are usually kept (publish_manifest)
+        # and the few to render need no workers; without one, every listing is rendered.
+        manifest = PageManifest.read(settings.output_dir)
+        render_here = RENDER_HERE_FIRST if manifest.previous else 0
+        with PagePool.for_setting(settings.planet.publish_workers, site, render_here) as pool:
+            result = write_site(site, settings.output_dir, pool, manifest)
     if site.websub_hub:
         changed = [name for name in result.written if name.endswith((".xml", ".json"))]
         topics = [f"{site.link}{name}" for name in changed if name not in _NOT_FEEDS]

@@ -223,12 +223,18 @@ class AtomDocument:
 Staged = tuple[str, Path | None]
 
 
-def write_site(site: SiteView, output_dir: Path, pool: PagePool | None = None) -> PublishResult:
+def write_site(
+    site: SiteView,
+    output_dir: Path,
+    pool: PagePool | None = None,
+    manifest: PageManifest | None = None,
+) -> PublishResult:
     """Write every file, then remove the pages of sources, tags and languages that are gone.
 
     Pages are rendered and staged a few at a time, so memory holds a few pages, not the site.
-    With a `pool`, its processes render and stage the listings while this one reads their
-    entries.
+    Listings that `manifest` (read from the folder when not given) finds as the last publish
+    left them are kept. With a `pool`, its processes render and stage the listings while this
+    one reads their entries.
     """
     # The site read so far lives to the end of the publish; frozen, the collector stops
     # walking it again and again while the pages' short-lived objects come and go. What is
@@ -237,7 +243,8 @@ def write_site(site: SiteView, output_dir: Path, pool: PagePool | None = None) -
     gc.freeze()
     try:
         output_dir.mkdir(parents=True, exist_ok=True)
-        manifest = PageManifest.read(output_dir)
+        if manifest is None:
+            manifest = PageManifest.read(output_dir)
         with ThreadPoolExecutor(STAGING_THREADS, thread_name_prefix="stage") as threads:
             stagings = _staged_site(site, output_dir, threads, pool, manifest)
             written, unchanged = replace_files(output_dir, stagings)
@@ -264,10 +271,10 @@ def _staged_site(
     themed = any(_overrides(site.theme, name) for name in LISTING_TEMPLATES)
     digests = None if themed else PageDigests(site, renderer.slugs)
     pages = manifest.to_render(listings(site, renderer.slugs), digests)
-    if pool is None or pool.executor is None:
+    if pool is None or pool.workers == 0:
         yield from staged_in_order(folder, threads, renderer.files_of(pages))
     else:
-        yield from pool.staged(folder, pages, renderer)
+        yield from pool.staged(folder, pages, renderer, threads)
     yield manifest.kept_files()
     yield from staged_in_order(folder, threads, static_files(site.theme).items())
 

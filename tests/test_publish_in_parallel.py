@@ -7,6 +7,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from aggregator import jobs
 from aggregator.config import load_settings
 from aggregator.publish import PageRenderer, listings
 from aggregator.publish_manifest import MANIFEST
-from aggregator.publish_pool import POOL_MIN_LISTINGS, PagePool
+from aggregator.publish_pool import LISTINGS_PER_TASK, POOL_MIN_LISTINGS, PagePool
 from tests.conftest import FeedServer, Planet
 from tests.test_planet_pages import SOURCES
 
@@ -94,8 +95,34 @@ def test_a_worker_that_dies_costs_no_page(planet: Planet, feeds: list[dict[str, 
             (worker,) = multiprocessing.active_children()
             os.kill(worker.pid or 0, signal.SIGKILL)
             worker.join(timeout=30)
-            staged = [file for files in pool.staged(folder, pages, here) for file in files]
+            with ThreadPoolExecutor(2) as threads:
+                staging = pool.staged(folder, pages, here, threads)
+                staged = [file for files in staging for file in files]
             assert pool.executor is None
+    assert [(name, Path(str(temporary)).read_bytes()) for name, temporary in staged] == expected
+
+
+@pytest.mark.parametrize(("render_here", "started"), [(1000, False), (3, True)])
+def test_workers_start_only_once_more_listings_than_render_here_need_rendering(
+    planet: Planet, feeds: list[dict[str, Any]], render_here: int, started: bool
+) -> None:
+    """A publish after an update renders few listings (the rest are kept) and starts no
+    workers for them; one that renders many starts them, and the files are the same."""
+    planet.write_config(feeds, items_per_page=5)
+    settings = load_settings(planet.config, planet.database_url)
+    sessions = jobs.open_store(settings)
+    with sessions.begin() as session:
+        site = jobs.read_site(settings, session)
+        here = PageRenderer(site)
+        pages = list(listings(site, here.slugs))
+        assert len(pages) > LISTINGS_PER_TASK
+        expected = [file for listing in pages for file in here.listing_files(listing)]
+        folder = planet.root / "site"
+        folder.mkdir()
+        with PagePool(2, site, render_here) as pool, ThreadPoolExecutor(2) as threads:
+            assert pool.executor is None
+            staged = [file for files in pool.staged(folder, pages, here, threads) for file in files]
+            assert (pool.executor is not None) is started
     assert [(name, Path(str(temporary)).read_bytes()) for name, temporary in staged] == expected
 
 
