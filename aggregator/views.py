@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any, NamedTuple, overload
 
@@ -30,7 +30,7 @@ from aggregator.records import (
 
 class StoredEntry(NamedTuple):
     """The columns of an entry that the outputs show, as read (store.VIEW_COLUMNS); the JSON
-    columns still as text."""
+    and date columns still as text."""
 
     id: int
     feed_id: int
@@ -42,9 +42,9 @@ class StoredEntry(NamedTuple):
     content: str
     language: str | None
     categories: str | None
-    published_at: datetime
-    updated_at: datetime | None
-    first_seen_at: datetime
+    published_at: str
+    updated_at: str | None
+    first_seen_at: str
     enclosures: str | None
     details: str | None
     duplicate_of: int | None
@@ -102,9 +102,9 @@ def entry_view(entry: StoredEntry, feed: FeedView, also: tuple[AlsoPublished, ..
         content=entry.content,
         language=entry.language,
         categories=tuple(_decoded(entry.categories) or ()),
-        published=entry.published_at,
-        updated=entry.updated_at,
-        first_seen=entry.first_seen_at,
+        published=moment(entry.published_at),
+        updated=moment(entry.updated_at) if entry.updated_at else None,
+        first_seen=moment(entry.first_seen_at),
         feed=feed,
         enclosures=tuple(
             Enclosure(item["url"], item.get("type"), item.get("length"))
@@ -113,6 +113,13 @@ def entry_view(entry: StoredEntry, feed: FeedView, also: tuple[AlsoPublished, ..
         details=entry_details(_decoded(entry.details) or {}),
         also=also,
     )
+
+
+def moment(stored: str) -> datetime:
+    """A stored UTC date as its text ("2026-12-06 04:41:29.123456", the naive UTC that
+    models.UtcDateTime writes) made aware."""
+    value = datetime.fromisoformat(stored)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def _decoded(stored: str | None) -> Any:

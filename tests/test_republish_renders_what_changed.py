@@ -138,9 +138,9 @@ def _as_read(entries: Sequence[EntryView], feed: FeedView) -> FeedEntries:
             content=entry.content,
             language=entry.language,
             categories=json.dumps(list(entry.categories)),
-            published_at=entry.published,
-            updated_at=entry.updated,
-            first_seen_at=entry.first_seen,
+            published_at=_as_stored(entry.published),
+            updated_at=_as_stored(entry.updated) if entry.updated else None,
+            first_seen_at=_as_stored(entry.first_seen),
             enclosures=json.dumps(
                 [{"url": e.url, "type": e.type, "length": e.length} for e in entry.enclosures]
             ),
@@ -150,6 +150,11 @@ def _as_read(entries: Sequence[EntryView], feed: FeedView) -> FeedEntries:
         for entry in entries
     ]
     return FeedEntries(rows, feed, {entry.id: entry.also for entry in entries if entry.also})
+
+
+def _as_stored(moment: datetime) -> str:
+    """A date as the database gives it back as text: naive UTC."""
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(" ")
 
 
 def _rendered(site: SiteView) -> dict[str, tuple[str, list[tuple[str, bytes]]]]:
