@@ -7,7 +7,9 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -16,7 +18,7 @@ import pytest
 
 from aggregator import jobs
 from aggregator.config import load_settings
-from aggregator.publish import PageRenderer, listings
+from aggregator.publish import Listing, PageRenderer, SiteView, listings
 from aggregator.publish_manifest import MANIFEST
 from aggregator.publish_pool import LISTINGS_PER_TASK, POOL_MIN_LISTINGS, PagePool
 from tests.conftest import FeedServer, Planet
@@ -76,30 +78,46 @@ def test_a_theme_reaches_the_workers(planet: Planet, feeds: list[dict[str, Any]]
     assert page.count('class="entry themed"') == 5
 
 
-def test_a_worker_that_dies_costs_no_page(planet: Planet, feeds: list[dict[str, Any]]) -> None:
-    """Killed by hand here, as the kernel's out-of-memory killer would: the listings it held
-    and every later one are rendered in the publishing process."""
+@contextmanager
+def _listings_read(
+    planet: Planet, feeds: list[dict[str, Any]]
+) -> Iterator[tuple[SiteView, PageRenderer, list[Listing]]]:
+    """The planet's site and its listings, read in a transaction that stays open while they
+    are rendered (a source's entries are read when its page is)."""
     planet.write_config(feeds, items_per_page=5)
     settings = load_settings(planet.config, planet.database_url)
     sessions = jobs.open_store(settings)
     with sessions.begin() as session:
         site = jobs.read_site(settings, session)
         here = PageRenderer(site)
-        pages = list(listings(site, here.slugs))
-        expected = [file for listing in pages for file in here.listing_files(listing)]
-        folder = planet.root / "site"
-        folder.mkdir()
-        with PagePool(1, site) as pool:
-            assert pool.executor is not None
-            assert pool.executor.submit(os.getpid).result(timeout=60) > 0
-            (worker,) = multiprocessing.active_children()
-            os.kill(worker.pid or 0, signal.SIGKILL)
-            worker.join(timeout=30)
-            with ThreadPoolExecutor(2) as threads:
-                staging = pool.staged(folder, pages, here, threads)
-                staged = [file for files in staging for file in files]
-            assert pool.executor is None
-    assert [(name, Path(str(temporary)).read_bytes()) for name, temporary in staged] == expected
+        yield site, here, list(listings(site, here.slugs))
+
+
+def _staged_by(pool: PagePool, folder: Path, pages: list[Listing], here: PageRenderer) -> Any:
+    """Each file the pool staged, with the bytes it staged."""
+    folder.mkdir(exist_ok=True)
+    with ThreadPoolExecutor(2) as threads:
+        staging = pool.staged(folder, pages, here, threads)
+        staged = [file for files in staging for file in files]
+    return [(name, Path(str(temporary)).read_bytes()) for name, temporary in staged]
+
+
+def _rendered_here(pages: list[Listing], here: PageRenderer) -> list[tuple[str, bytes]]:
+    return [file for listing in pages for file in here.listing_files(listing)]
+
+
+def test_a_worker_that_dies_costs_no_page(planet: Planet, feeds: list[dict[str, Any]]) -> None:
+    """Killed by hand here, as the kernel's out-of-memory killer would: the listings it held
+    and every later one are rendered in the publishing process."""
+    with _listings_read(planet, feeds) as (site, here, pages), PagePool(1, site) as pool:
+        assert pool.executor is not None
+        assert pool.executor.submit(os.getpid).result(timeout=60) > 0
+        (worker,) = multiprocessing.active_children()
+        os.kill(worker.pid or 0, signal.SIGKILL)
+        worker.join(timeout=30)
+        staged = _staged_by(pool, planet.root / "site", pages, here)
+        assert pool.executor is None
+        assert staged == _rendered_here(pages, here)
 
 
 @pytest.mark.parametrize(("render_here", "started"), [(1000, False), (3, True)])
@@ -108,22 +126,15 @@ def test_workers_start_only_once_more_listings_than_render_here_need_rendering(
 ) -> None:
     """A publish after an update renders few listings (the rest are kept) and starts no
     workers for them; one that renders many starts them, and the files are the same."""
-    planet.write_config(feeds, items_per_page=5)
-    settings = load_settings(planet.config, planet.database_url)
-    sessions = jobs.open_store(settings)
-    with sessions.begin() as session:
-        site = jobs.read_site(settings, session)
-        here = PageRenderer(site)
-        pages = list(listings(site, here.slugs))
+    with (
+        _listings_read(planet, feeds) as (site, here, pages),
+        PagePool(2, site, render_here) as pool,
+    ):
         assert len(pages) > LISTINGS_PER_TASK
-        expected = [file for listing in pages for file in here.listing_files(listing)]
-        folder = planet.root / "site"
-        folder.mkdir()
-        with PagePool(2, site, render_here) as pool, ThreadPoolExecutor(2) as threads:
-            assert pool.executor is None
-            staged = [file for files in pool.staged(folder, pages, here, threads) for file in files]
-            assert (pool.executor is not None) is started
-    assert [(name, Path(str(temporary)).read_bytes()) for name, temporary in staged] == expected
+        assert pool.executor is None
+        staged = _staged_by(pool, planet.root / "site", pages, here)
+        assert (pool.executor is not None) is started
+        assert staged == _rendered_here(pages, here)
 
 
 def test_auto_uses_workers_only_for_a_large_site_and_more_than_one_cpu(
