@@ -23,10 +23,12 @@ import hashlib
 import json
 import os
 import pickle
+import sys
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, fields, replace
 from functools import cache
+from importlib import metadata
 from importlib.resources import files
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -57,8 +59,10 @@ _POLLING_STATE: dict[str, Any] = {
 }
 # Of the site, what each listing reads for itself rather than every page.
 _PER_LISTING = frozenset({"entries", "feeds", "sources", "tags", "languages", "health"})
-# What renders a page, besides the templates.
+# What renders a page, besides the templates: our modules, and the libraries whose output
+# goes into it.
 _RENDERING_MODULES = ("publish.py", "entry_markup.py", "views.py", "records.py")
+_RENDERING_LIBRARIES = ("jinja2", "markupsafe", "python-slugify")
 
 
 def shown(feed: FeedView) -> FeedView:
@@ -71,10 +75,11 @@ def shown(feed: FeedView) -> FeedView:
 
 @cache
 def rendering_code() -> bytes:
-    """A digest of the built-in templates and the modules that render with them, so that a new
-    version, or a change to either, renders every page again."""
+    """A digest of the built-in templates and the code that renders with them, so that a new
+    version of either, or of Python, renders every page again."""
     package = files("aggregator")
-    digest = hashlib.sha256(__version__.encode())
+    versions = [sys.version, __version__, *map(metadata.version, _RENDERING_LIBRARIES)]
+    digest = hashlib.sha256(repr(versions).encode())
     templates = package.joinpath("templates")
     for item in sorted(templates.iterdir(), key=lambda item: item.name):
         if item.is_file():

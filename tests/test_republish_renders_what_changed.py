@@ -22,6 +22,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from aggregator import publish_manifest
 from aggregator.publish import Listing, PageRenderer, SiteView, listings
 from aggregator.publish_manifest import MANIFEST, PageDigests
 from aggregator.records import EntryView, FeedView
@@ -380,6 +381,18 @@ def test_an_unreadable_manifest_renders_every_listing(
     (planet.output / MANIFEST).write_text(manifest, encoding="utf-8")
     assert sorted(republished("publish")) == sorted(everything)
     assert republished("publish") == []
+
+
+def test_another_version_renders_every_listing(
+    planet: Planet, republished: Callable[..., list[str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    everything = republished("update")
+    monkeypatch.setattr(publish_manifest, "__version__", "0.0.0-other")
+    publish_manifest.rendering_code.cache_clear()
+    try:
+        assert sorted(republished("publish")) == sorted(everything)
+    finally:
+        publish_manifest.rendering_code.cache_clear()
 
 
 def test_a_theme_with_its_own_templates_renders_every_listing_every_time(
