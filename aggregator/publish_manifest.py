@@ -170,6 +170,8 @@ class PageManifest:
             }
         except (OSError, ValueError, TypeError, KeyError, AttributeError):
             return cls(folder)
+        if not all(map(_well_formed, previous.values())):
+            return cls(folder)
         return cls(folder, previous, text)
 
     def to_render(
@@ -218,6 +220,13 @@ class PageManifest:
             return all(_stat(self.folder, listed[0]) == listed for listed in record.files)
         except OSError:
             return False
+
+
+def _well_formed(record: _Record) -> bool:
+    return isinstance(record.digest, str) and all(
+        isinstance(name, str) and type(size) is int and type(mtime) is int
+        for name, size, mtime in record.files
+    )
 
 
 def _file_names(listing: Listing) -> tuple[str, ...]:

@@ -372,7 +372,16 @@ def test_a_page_deleted_or_edited_by_hand_is_rendered_again(
 
 
 @pytest.mark.parametrize(
-    "manifest", ["", "{not json", '{"format": 1, "pages": []}', '{"format": 999, "pages": {}}']
+    "manifest",
+    [
+        "",
+        "{not json",
+        "[]",
+        '{"format": 1, "pages": []}',
+        '{"format": 999, "pages": {}}',
+        '{"format": 1, "pages": {"index.html": ["d", [[7, 1, 2]]]}}',
+        '{"format": 1, "pages": {"index.html": [null, [["index.html", "1", 2]]]}}',
+    ],
 )
 def test_an_unreadable_manifest_renders_every_listing(
     planet: Planet, republished: Callable[..., list[str]], manifest: str
