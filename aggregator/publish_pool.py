@@ -7,7 +7,7 @@ every page still shows one state of the database; the workers receive listings, 
 files to temporary names beside their places, and send back those names, which the publishing
 process renames once the whole site is staged. They are spawned, not forked: a fresh interpreter
 imports only the renderer (0.1 s), where a fork would copy a daemon's threads, and the update's
-forkserver holds a language model that publishing does not need.
+forkserver holds parsing libraries that publishing does not need.
 """
 
 from __future__ import annotations

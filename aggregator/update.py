@@ -51,7 +51,7 @@ Progress = Callable[[FeedOutcome], None]
 
 
 # Below this many due feeds "auto" reads every feed in this process: the workers cost more to
-# start (their server process loads the language model, about a second of CPU) than they save.
+# start (their server process imports the reading stack, a quarter of a second) than they save.
 POOL_MIN_FEEDS = 100
 # One process downloads and stores for all the workers: on 2 CPUs it was about as busy as each
 # of two, so more than a few would wait for it.
@@ -97,8 +97,8 @@ def run_update(
 class Readers:
     """The processes that read fetch results (aggregator.read) while this one downloads and
     stores. They are forked from a server process that imported only aggregator.read_worker, so
-    each starts at once, shares the language model that process loaded, holds no database
-    library, and none inherits the threads of a daemon."""
+    each starts at once, shares the libraries that process loaded, holds no database library,
+    and none inherits the threads of a daemon."""
 
     def __init__(self, workers: int) -> None:
         self.workers = workers
@@ -108,10 +108,10 @@ class Readers:
     @classmethod
     def for_setting(cls, setting: int | Literal["auto"], due: int) -> Readers:
         """ "auto" is one worker per CPU, at most AUTO_WORKERS, for a run of at least
-        POOL_MIN_FEEDS, and none on a single CPU. The workers share the language model (see
-        aggregator.read_worker), so a second one costs little memory: on 2 CPUs, two made a
-        cold update of 1,000 feeds take 18.5 to 19.3 s instead of 22.4 s, for a tree of
-        267 MiB instead of 238 MiB."""
+        POOL_MIN_FEEDS, and none on a single CPU. The workers share the libraries their server
+        loaded (see aggregator.read_worker), so a second one costs little memory: on 2 CPUs,
+        two made a cold update of 1,000 feeds about a sixth faster than one, for about 30 MiB
+        more."""
         if setting == "auto":
             cpus = os.cpu_count() or 1
             return cls(min(cpus, AUTO_WORKERS) if cpus > 1 and due >= POOL_MIN_FEEDS else 0)
@@ -131,9 +131,9 @@ class Readers:
             context = multiprocessing.get_context("forkserver")
             context.set_forkserver_preload(["aggregator.read_worker"])
             self.pool = ProcessPoolExecutor(self.workers, mp_context=context)
-            # The first task waits for the workers' server to load the reading stack and the
-            # language model and fork (about a second): submitted from a thread, so that the
-            # event loop goes on downloading meanwhile.
+            # The first task waits for the workers' server to load the reading stack and fork
+            # (a quarter of a second): submitted from a thread, so that the event loop goes on
+            # downloading meanwhile.
             first = await asyncio.to_thread(self.pool.submit, os.getpid)
             await asyncio.wrap_future(first)
         except (OSError, ImportError, ValueError, BrokenProcessPool) as error:

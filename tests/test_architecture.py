@@ -105,11 +105,11 @@ def test_fetch_knows_nothing_of_the_database() -> None:
 @pytest.mark.parametrize("module", ["aggregator.cli", "aggregator.daemon"])
 def test_the_updating_process_loads_the_parsing_libraries_only_to_parse(module: str) -> None:
     """With a pool, feeds are parsed in other processes; the one that downloads and stores
-    then never needs feedparser, lxml, nh3 or the language model."""
+    then never needs feedparser, lxml, nh3 or the language detector."""
     loaded = _loaded_by(module)
     assert {name.split(".")[0] for name in loaded} & {
         "feedparser",
         "lxml",
         "nh3",
-        "py3langid",
+        "pycld2",
     } == set()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -277,19 +278,24 @@ def test_a_host_that_cannot_start_parsing_processes_reads_every_feed_itself(
     assert "cannot start parsing processes" in result.output
 
 
-def test_parsing_processes_start_with_the_language_model_their_server_loaded() -> None:
-    """Loaded before the fork, the model's pages are shared by every worker instead of each
-    loading its own 70 MB copy."""
-    from aggregator import language, update
+@pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="needs Linux's /proc")
+def test_parsing_processes_start_with_the_libraries_their_server_loaded() -> None:
+    """Loaded before the fork, the parsing libraries' pages are shared by every worker, and no
+    worker pays for importing them."""
+    from aggregator import update
 
     readers = update.Readers(2)
     try:
         pool = asyncio.run(readers.next_pool())
         assert pool is not None
-        loaded = [pool.submit(language.model_loaded).result() for _ in range(4)]
+        pids = {pool.submit(os.getpid).result() for _ in range(4)}
+        maps = [Path(f"/proc/{pid}/maps").read_text() for pid in pids]
     finally:
         readers.close()
-    assert loaded == [True] * 4
+    for mapped in maps:
+        assert "pycld2" in mapped
+        assert "nh3" in mapped
+        assert "lxml" in mapped
 
 
 @pytest.mark.parametrize(
