@@ -107,6 +107,11 @@ _BOILERPLATE = (
     re.compile(r"\s*\bContinue reading\b[^.!?]{0,160}$", re.IGNORECASE),
     re.compile(r"\s*\bThe post\b.{1,300}?\bappeared first on\b.{1,200}$", re.IGNORECASE),
 )
+# Each pattern above tries every position of the text for its ending, since Python's
+# expressions cannot search backwards; one scan for the words they all need tells first whether
+# any can match. Cutting an ending off never adds them.
+_BOILERPLATE_WORDS = re.compile(r"Read More|Continue reading|appeared first on", re.IGNORECASE)
+_TRUNCATION_ENDS = ("]", "...", "\u2026")
 
 
 @dataclass(frozen=True)
@@ -418,11 +423,13 @@ def strip_boilerplate(text: str) -> tuple[str, bool]:
     """Remove what publishing software appends to excerpts ("Read More", "Continue reading",
     "The post … appeared first on …", "[…]"); say whether the source marked a cut."""
     cut = False
+    boilerplate = _BOILERPLATE if _BOILERPLATE_WORDS.search(text) else ()
     while True:
         before = text
-        text, markers = _TRUNCATION.subn("", text)
-        cut = cut or bool(markers)
-        for pattern in _BOILERPLATE:
+        if text.rstrip().endswith(_TRUNCATION_ENDS):
+            text, markers = _TRUNCATION.subn("", text)
+            cut = cut or bool(markers)
+        for pattern in boilerplate:
             text = pattern.sub("", text)
         if text == before:
             return text.strip(), cut

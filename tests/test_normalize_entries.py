@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from aggregator import normalize
 from aggregator.dedupe import unique_by_guid
 from aggregator.normalize import (
     NormalizeOptions,
@@ -253,6 +254,34 @@ def test_read_more_boilerplate_is_gone_even_when_doubled() -> None:
     assert threat.summary.endswith("if this becomes a military confrontation.")
     cut = next(entry for entry in entries if entry.title_derived)
     assert cut.summary.endswith("learn of the arrest during a…")
+
+
+_PIECES = [
+    "strike", "Union", ".", "!", "?", " ", "\n", "\u00a0", "\u2026", "...", "[\u2026]", "[ ... ]",
+    "\u00bb", "Read More", "READ MORE", "Read Moreover", "Continue reading",
+    "CONT\u0131NUE READ\u0131NG", "The post", "appeared first on", "appeared fir\u017ft on",
+    "Labour Briefing",
+]  # fmt: skip
+
+
+def _strip_boilerplate_slowly(text: str) -> tuple[str, bool]:
+    """Every pattern tried at every pass, as the quick checks of strip_boilerplate must agree."""
+    cut = False
+    while True:
+        before = text
+        text, markers = normalize._TRUNCATION.subn("", text)
+        cut = cut or bool(markers)
+        for pattern in normalize._BOILERPLATE:
+            text = pattern.sub("", text)
+        if text == before:
+            return text.strip(), cut
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.sampled_from(_PIECES), max_size=30))
+def test_boilerplate_is_stripped_as_if_every_pattern_were_tried(pieces: list[str]) -> None:
+    text = " ".join(pieces)
+    assert normalize.strip_boilerplate(text) == _strip_boilerplate_slowly(text)
 
 
 def test_truncation_markers_become_one_ellipsis() -> None:
