@@ -18,6 +18,7 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from aggregator.errors import StorageError
+from aggregator.sqlite_checkpoint import BACKSTOP_PAGES, checkpoint_in_background
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -53,6 +54,8 @@ def create_database_engine(url: str) -> Engine:
                     raise StorageError(f"the database folder {directory} does not exist")
             engine = create_engine(parsed, connect_args={"timeout": 30})
             event.listen(engine, "connect", _sqlite_pragmas)
+            if parsed.database and parsed.database != ":memory:":
+                checkpoint_in_background(engine, parsed.database)
             return engine
         return create_engine(parsed, pool_pre_ping=True)
     except ModuleNotFoundError as error:
@@ -63,9 +66,12 @@ def create_database_engine(url: str) -> Engine:
 
 
 def _sqlite_pragmas(connection: Any, _record: Any) -> None:
-    """WAL lets the page be published while an update writes; foreign keys are off by default."""
+    """WAL lets the page be published while an update writes; foreign keys are off by default.
+    The log is copied back by aggregator.sqlite_checkpoint, the connection's own copy kept for
+    a log that grows anyway."""
     cursor = connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
