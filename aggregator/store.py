@@ -293,11 +293,10 @@ def _upsert_entries(
     shown = _first_entries_shown(session, feed_id, entries, new_feed_items)
     known: dict[str, tuple[int, str]] = {}
     guids = [entry.guid for entry in entries]
+    connection = session.connection()
     for start in range(0, len(guids), _IN_CHUNK):
-        rows = session.execute(
-            select(Entry.guid, Entry.id, Entry.content_hash).where(
-                Entry.feed_id == feed_id, Entry.guid.in_(guids[start : start + _IN_CHUNK])
-            )
+        rows = connection.execute(
+            _STORED_BY_GUID, {"feed_id": feed_id, "guids": guids[start : start + _IN_CHUNK]}
         )
         known.update({guid: (entry_id, digest) for guid, entry_id, digest in rows})
     known.update(_known_by_link(session, feed_id, [e for e in entries if e.guid not in known]))
@@ -332,6 +331,26 @@ def _upsert_entries(
     return StoredCounts(len(new_rows), len(changed))
 
 
+# Statements run for every feed of a batch, built once and run on the session's connection:
+# building a statement, and the ORM's handling of it, cost SQLAlchemy more than SQLite takes to
+# run it (about 430 µs against 180 µs for the first, with a feed's 20 ids).
+_STORED_BY_GUID = select(Entry.guid, Entry.id, Entry.content_hash).where(
+    Entry.feed_id == bindparam("feed_id"), Entry.guid.in_(bindparam("guids", expanding=True))
+)
+_STORED_BY_LINK = select(Entry.link_key, Entry.id, Entry.content_hash).where(
+    Entry.feed_id == bindparam("feed_id"), Entry.link_key.in_(bindparam("keys", expanding=True))
+)
+# Without entries of its own, any entry first seen before the feed was added is another
+# feed's; the condition stays on first_seen_at alone so that its index answers it.
+_SHOWN_BEFORE = select(
+    exists().where(Entry.feed_id == bindparam("feed_id")),
+    exists().where(
+        Entry.first_seen_at
+        < select(Feed.created_at).where(Feed.id == bindparam("feed_id")).scalar_subquery()
+    ),
+)
+
+
 def stored_sources(session: Session, feed_id: int) -> frozenset[str]:
     """The source hashes of a feed's stored entries (see normalize.source_hash)."""
     query = select(Entry.source_hash).where(
@@ -352,15 +371,9 @@ def _first_entries_shown(
     every = {entry.guid for entry in entries}
     if limit is None or len(entries) <= limit:
         return every
-    added = select(Feed.created_at).where(Feed.id == feed_id).scalar_subquery()
-    # Without entries of its own, any entry first seen before the feed was added is another
-    # feed's; the condition stays on first_seen_at alone so that its index answers it.
-    has_entries, others_before = session.execute(
-        select(
-            exists().where(Entry.feed_id == feed_id),
-            exists().where(Entry.first_seen_at < added),
-        )
-    ).one()
+    has_entries, others_before = (
+        session.connection().execute(_SHOWN_BEFORE, {"feed_id": feed_id}).one()
+    )
     if has_entries or not others_before:
         return every
     newest = sorted(entries, key=lambda entry: entry.published, reverse=True)[:limit]
@@ -374,10 +387,8 @@ def _known_by_link(
     by_key = {entry.link_key: entry.guid for entry in entries if entry.link_key is not None}
     if not by_key:
         return {}
-    rows = session.execute(
-        select(Entry.link_key, Entry.id, Entry.content_hash).where(
-            Entry.feed_id == feed_id, Entry.link_key.in_(list(by_key)[:_IN_CHUNK])
-        )
+    rows = session.connection().execute(
+        _STORED_BY_LINK, {"feed_id": feed_id, "keys": list(by_key)[:_IN_CHUNK]}
     )
     return {by_key[key]: (entry_id, digest) for key, entry_id, digest in rows if key}
 
@@ -392,12 +403,10 @@ def _merge_cross_feed(
     the cost follows the batch, not the size of the database. A story already on the front
     page stays there when a new feed's backlog entry becomes its representative.
     """
-    rows = session.execute(
-        select(Entry.guid, Entry.id).where(
-            Entry.feed_id == feed_id, Entry.guid.in_([e.guid for e in entries][:_IN_CHUNK])
-        )
+    rows = session.connection().execute(
+        _STORED_BY_GUID, {"feed_id": feed_id, "guids": [e.guid for e in entries][:_IN_CHUNK]}
     )
-    ids = {guid: entry_id for guid, entry_id in rows}  # noqa: C416 (a Result has .keys())
+    ids = {guid: entry_id for guid, entry_id, _digest in rows}
     fresh = [entry for entry in entries if entry.guid in ids]
     # Looked up before the new entries join the index, which would find each of them first.
     stored = _candidates(session, feed_id, fresh)
