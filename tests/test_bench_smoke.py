@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from bench import storing
 from bench.__main__ import main
 from bench.farm import Farm
 
@@ -73,3 +74,15 @@ def test_farm_is_deterministic_and_modify_touches_only_its_sample(tmp_path: Path
     )
     first.restore(changed)
     assert all(first.path(index).read_bytes() == before[index] for index in range(20))
+
+
+def test_storing_replays_what_a_cold_update_recorded(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    recorded = tmp_path / "batches.pickle"
+    storing.main(["record", str(recorded), "--feeds", str(FEEDS), "--entries", str(ENTRIES)])
+    storing.main(["replay", str(recorded), "--runs", "2"])
+    output = capsys.readouterr().out
+    assert "batches recorded" in output
+    assert output.count(f"{FEEDS * ENTRIES} entries stored") == 2
+    assert "median" in output
