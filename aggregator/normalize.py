@@ -92,11 +92,12 @@ _ATTRIBUTE = re.compile(r'\s([^\s="]+)(?:="([^"]*)")?')
 _EMAIL = re.compile(r"[^@\s<>\"]{1,64}@[^@\s<>\"]{1,255}")
 _REL = re.compile(r"[a-z][a-z0-9.+-]{0,63}|https?://\S{1,2000}")
 _MEDIA_TYPE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]{0,63}/[a-z0-9][a-z0-9!#$&^_.+-]{0,63}")
+# Where a space goes so that blocks' texts do not run together: before the tag, matched by a
+# lookahead, so that the replacement is a plain string rather than a template to expand.
 _BLOCK_START = re.compile(
-    r"<(/?)(p|div|br|li|ul|ol|h[1-6]|blockquote|pre|tr|td|th|table|figure|figcaption|dd|dt|hr)\b",
+    r"(?=</?(?:p|div|br|li|ul|ol|h[1-6]|blockquote|pre|tr|td|th|table|figure|figcaption|dd|dt|hr)\b)",
     re.IGNORECASE,
 )
-_WHITESPACE = re.compile(r"\s+")
 # What an HTML parser reads differently from plain text: tags, references, and the NUL and
 # byte-order mark it drops.
 _PARSED_ALIKE = re.compile("[<&\x00\ufeff]")
@@ -415,7 +416,7 @@ def plain_text(markup: str) -> str:
 
 
 def text_of_markup(markup: str) -> str:
-    spaced = _BLOCK_START.sub(r" <\1\2", markup)
+    spaced = _BLOCK_START.sub(" ", markup)
     return collapse(html.unescape(nh3.clean(spaced, tags=set(), clean_content_tags=set(_NOT_TEXT))))
 
 
@@ -436,7 +437,9 @@ def strip_boilerplate(text: str) -> tuple[str, bool]:
 
 
 def collapse(text: str) -> str:
-    return unicodedata.normalize("NFC", _WHITESPACE.sub(" ", text)).strip()
+    """One space for each run of whitespace (str.split's whitespace is the regular
+    expressions' \\s, a test holds them equal), none at the ends, in composed form."""
+    return unicodedata.normalize("NFC", " ".join(text.split()))
 
 
 def excerpt(text: str, words: int, cut: bool = False) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -328,3 +330,32 @@ def test_an_excerpt_is_a_prefix_of_the_words_and_never_longer_than_asked(
         assert result.endswith("…")
     else:
         assert result == text
+
+
+def test_whitespace_is_the_same_to_str_split_and_to_regular_expressions() -> None:
+    """collapse splits with str.split, where it once replaced runs of \\s."""
+    space = re.compile(r"\s")
+    assert all(
+        (space.fullmatch(chr(code)) is not None) == chr(code).isspace() for code in range(0x110000)
+    )
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.sampled_from([" ", "\t", "\n", "\u00a0", "\u2003", "\u1680", "\x1c",
+                                         "\u0301", "e", "\u00e9", "x"])))  # fmt: skip
+def test_collapse_leaves_one_space_between_words_and_composes_characters(text: str) -> None:
+    expected = unicodedata.normalize("NFC", re.sub(r"\s+", " ", text)).strip()
+    assert normalize.collapse(text) == expected
+
+
+_BLOCKS = "p|div|br|li|ul|ol|h[1-6]|blockquote|pre|tr|td|th|table|figure|figcaption|dd|dt|hr"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(["<p>", "</P>", "<br/>", "<b>", "</b>", "<pre>", "<p", "<h7>",
+                                 "<H2 id=x>", "< p>", "<tr>", "word", " ", "&amp;", "<"]),
+                max_size=20))  # fmt: skip
+def test_a_space_goes_before_every_block_tag_and_nowhere_else(pieces: list[str]) -> None:
+    markup = "".join(pieces)
+    expected = re.sub(rf"<(/?)({_BLOCKS})\b", r" <\1\2", markup, flags=re.IGNORECASE)
+    assert normalize._BLOCK_START.sub(" ", markup) == expected
