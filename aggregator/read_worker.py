@@ -6,7 +6,14 @@ libraries.
 Only that server process imports this module.
 """
 
+import gc
+
 # What the workers run, imported before the fork.
 import aggregator.normalize
 import aggregator.parse
 import aggregator.read  # noqa: F401
+
+# The collector writes to every object it examines, and a page a worker writes to becomes
+# its own copy: frozen, the objects loaded above are never examined, and their pages stay
+# shared with this process.
+gc.freeze()

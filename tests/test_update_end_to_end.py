@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import os
 from pathlib import Path
@@ -281,7 +282,8 @@ def test_a_host_that_cannot_start_parsing_processes_reads_every_feed_itself(
 @pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="needs Linux's /proc")
 def test_parsing_processes_start_with_the_libraries_their_server_loaded() -> None:
     """Loaded before the fork, the parsing libraries' pages are shared by every worker, and no
-    worker pays for importing them."""
+    worker pays for importing them; their objects are frozen out of the collector's sight, which
+    would otherwise write to each one and so copy its page into the worker."""
     from aggregator import update
 
     readers = update.Readers(2)
@@ -290,8 +292,10 @@ def test_parsing_processes_start_with_the_libraries_their_server_loaded() -> Non
         assert pool is not None
         pids = {pool.submit(os.getpid).result() for _ in range(4)}
         maps = [Path(f"/proc/{pid}/maps").read_text() for pid in pids]
+        frozen = pool.submit(gc.get_freeze_count).result()
     finally:
         readers.close()
+    assert frozen > 10_000
     for mapped in maps:
         assert "pycld2" in mapped
         assert "nh3" in mapped
