@@ -36,6 +36,7 @@ from aggregator import store
 from aggregator.config import FeedConfig, Settings
 from aggregator.db import storage_errors
 from aggregator.fetch import FetchPolicy, fetch_all, user_agent
+from aggregator.orphan_guard import exit_with
 from aggregator.read import ReadFetch, read_fetch
 from aggregator.records import (
     DueFeed,
@@ -130,7 +131,9 @@ class Readers:
         try:
             context = multiprocessing.get_context("forkserver")
             context.set_forkserver_preload(["aggregator.read_worker"])
-            self.pool = ProcessPoolExecutor(self.workers, mp_context=context)
+            self.pool = ProcessPoolExecutor(
+                self.workers, mp_context=context, initializer=exit_with, initargs=(os.getpid(),)
+            )
             # The first task waits for the workers' server to load the reading stack and fork
             # (a quarter of a second): submitted from a thread, so that the event loop goes on
             # downloading meanwhile.

@@ -15,6 +15,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import feedparser
 import lxml.etree as etree
@@ -102,3 +103,48 @@ def test_killing_update_at_random_moments_loses_and_doubles_nothing(
     atom = feedparser.parse((planet.output / "atom.xml").read_bytes())
     # Every copy of a fixture carries the same stories: each is published once.
     assert len(atom.entries) == sum(FIXTURES.values()) and not atom.bozo
+
+
+_POOL_THEN_SLEEP = """
+import asyncio, os, time
+from aggregator import update
+readers = update.Readers(2)
+pool = asyncio.run(readers.next_pool())
+print(" ".join(str(pool.submit(os.getpid).result()) for _ in range(6)), flush=True)
+time.sleep(600)
+"""
+
+
+def _alive(pid: int) -> bool:
+    """Running, not merely a zombie that no one has reaped."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
+    return "\nState:\tZ" not in status
+
+
+def _parent(pid: int) -> int:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(status.split("\nPPid:\t", 1)[1].split()[0])
+
+
+@pytest.mark.skipif(not hasattr(os, "pidfd_open"), reason="needs Linux's pidfds and /proc")
+def test_the_parsing_processes_of_a_killed_update_end_with_it() -> None:
+    """Otherwise every update killed by a cron timeout or the OOM killer would leave its
+    parsing workers and their server running for good."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", _POOL_THEN_SLEEP], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert process.stdout is not None
+        workers = {int(pid) for pid in process.stdout.readline().split()}
+        assert workers
+        server = {_parent(pid) for pid in workers}
+    finally:
+        process.kill()
+        process.wait()
+    deadline = time.monotonic() + 60
+    while any(map(_alive, workers | server)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(map(_alive, workers | server))
