@@ -26,6 +26,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Literal
 
+from aggregator.orphan_guard import exit_with
 from aggregator.publish import (
     STAGING_THREADS,
     Listing,
@@ -52,8 +53,9 @@ _renderer: PageRenderer | None = None
 _threads: ThreadPoolExecutor | None = None
 
 
-def _start(site: SiteView) -> None:
+def _start(site: SiteView, publisher: int) -> None:
     global _renderer, _threads
+    exit_with(publisher)
     _renderer = PageRenderer(site)
     _threads = ThreadPoolExecutor(STAGING_THREADS, thread_name_prefix="stage")
     # What the worker holds from here to its end is never garbage; frozen, the collector
@@ -91,7 +93,10 @@ class PagePool:
         try:
             context = multiprocessing.get_context("spawn")
             self.executor = ProcessPoolExecutor(
-                self.workers, mp_context=context, initializer=_start, initargs=(self._shown,)
+                self.workers,
+                mp_context=context,
+                initializer=_start,
+                initargs=(self._shown, os.getpid()),
             )
         except (OSError, ImportError, ValueError) as error:
             # Some sandboxes and serverless hosts have no working semaphores.

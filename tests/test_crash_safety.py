@@ -105,12 +105,21 @@ def test_killing_update_at_random_moments_loses_and_doubles_nothing(
     assert len(atom.entries) == sum(FIXTURES.values()) and not atom.bozo
 
 
-_POOL_THEN_SLEEP = """
+_PARSING_POOL = """
 import asyncio, os, time
 from aggregator import update
 readers = update.Readers(2)
 pool = asyncio.run(readers.next_pool())
 print(" ".join(str(pool.submit(os.getpid).result()) for _ in range(6)), flush=True)
+time.sleep(600)
+"""
+_RENDERING_POOL = """
+import os, time
+from aggregator.publish import SiteView
+from aggregator.publish_pool import PagePool
+site = SiteView("Planet", "https://planet.example.org/", "", None, None, None, 5, 5, [], [])
+pool = PagePool(2, site)
+print(" ".join(str(pool.executor.submit(os.getpid).result()) for _ in range(6)), flush=True)
 time.sleep(600)
 """
 
@@ -130,12 +139,11 @@ def _parent(pid: int) -> int:
 
 
 @pytest.mark.skipif(not hasattr(os, "pidfd_open"), reason="needs Linux's pidfds and /proc")
-def test_the_parsing_processes_of_a_killed_update_end_with_it() -> None:
-    """Otherwise every update killed by a cron timeout or the OOM killer would leave its
-    parsing workers and their server running for good."""
-    process = subprocess.Popen(
-        [sys.executable, "-c", _POOL_THEN_SLEEP], stdout=subprocess.PIPE, text=True
-    )
+@pytest.mark.parametrize("script", [_PARSING_POOL, _RENDERING_POOL], ids=["parse", "render"])
+def test_the_worker_processes_of_a_killed_command_end_with_it(script: str) -> None:
+    """Otherwise every update or publish killed by a cron timeout or the OOM killer would
+    leave its workers (and the parsing workers' server) running for good."""
+    process = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
     try:
         assert process.stdout is not None
         workers = {int(pid) for pid in process.stdout.readline().split()}
