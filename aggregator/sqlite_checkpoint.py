@@ -75,7 +75,7 @@ def checkpoint(path: str) -> None:
         log.debug("%s: checkpoint skipped: %s", path, error)
 
 
-def checkpoint_in_background(engine: Engine, path: str) -> Checkpointer:
+def checkpoint_in_background(engine: Engine, path: str) -> None:
     """Attach a Checkpointer to `engine`: a connection that changed rows since it was last
     checked out requests a checkpoint when it is checked in."""
     checkpointer = Checkpointer(path)
@@ -89,4 +89,3 @@ def checkpoint_in_background(engine: Engine, path: str) -> Checkpointer:
             checkpointer.request()
 
     event.listen(engine, "checkin", checked_in)
-    return checkpointer

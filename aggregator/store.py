@@ -316,6 +316,8 @@ def _upsert_entries(
     if changed:
         changed_rows = [{"id": entry_id, **_changed_fields(entry)} for entry_id, entry in changed]
         session.execute(update(Entry), changed_rows)
+        changed_ids = [entry_id for entry_id, _entry in changed]
+        session.execute(delete(EntrySketch).where(EntrySketch.entry_id.in_(changed_ids)))
         _index_sketches(session, changed)
     # Read again but unchanged once clean (stored before source hashes were, or a source edit
     # that cleaning undoes): only the hash is new, so that the next fetch skips them.
@@ -410,7 +412,7 @@ def _merge_cross_feed(
     fresh = [entry for entry in entries if entry.guid in ids]
     # Looked up before the new entries join the index, which would find each of them first.
     stored = _candidates(session, feed_id, fresh)
-    _index_sketches(session, [(ids[entry.guid], entry) for entry in fresh], replace=False)
+    _index_sketches(session, [(ids[entry.guid], entry) for entry in fresh])
     rows_by_id = {row.id: row for found in stored.values() for row in found}
     candidates = {
         row.id: Candidate(row.id, row.feed_id, row.link_key, parse_fingerprint(row.fingerprint),
@@ -575,17 +577,12 @@ def _list_parameter(dialect: str, values: Iterable[Any]) -> Any:
     return ordered if dialect == "postgresql" else json.dumps(ordered)
 
 
-def _index_sketches(
-    session: Session, entries: Sequence[tuple[int, CleanEntry]], replace: bool = True
-) -> None:
-    """(Re)write the lookup values of these stored entries. Entries stored in this
-    transaction have none to replace: an id used before lost its values with its entry (the
+def _index_sketches(session: Session, entries: Sequence[tuple[int, CleanEntry]]) -> None:
+    """Write the lookup values of these stored entries, which hold none: a changed entry's
+    old values are deleted first, and an id used before lost its values with its entry (the
     foreign key cascades)."""
     if not entries:
         return
-    if replace:
-        ids = [entry_id for entry_id, _ in entries]
-        session.execute(delete(EntrySketch).where(EntrySketch.entry_id.in_(ids)))
     rows = [
         (value, entry_id)
         for entry_id, entry in entries
