@@ -17,7 +17,6 @@ import re
 import tempfile
 import time
 import uuid
-from collections import deque
 from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence, Set
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import closing
@@ -94,9 +93,6 @@ GENERATED_FOLDERS = ("page", "sources", "tags", "languages")
 # A temporary file older than this was left by a publish that was killed; a newer one may
 # belong to a publish running now.
 STALE_TEMPORARY = 3600
-# Files compared and staged at once: enough to keep the disk busy, few enough that the pages
-# waiting for a thread hold little memory.
-STAGING_THREADS = 8
 XHTML = "http://www.w3.org/1999/xhtml"
 _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 _XML_INVALID_BYTES = bytes([*range(0x09), 0x0B, 0x0C, *range(0x0E, 0x20)])
@@ -245,9 +241,8 @@ def write_site(
         output_dir.mkdir(parents=True, exist_ok=True)
         if manifest is None:
             manifest = PageManifest.read(output_dir)
-        with ThreadPoolExecutor(STAGING_THREADS, thread_name_prefix="stage") as threads:
-            stagings = _staged_site(site, output_dir, threads, pool, manifest)
-            written, unchanged = replace_files(output_dir, stagings)
+        stagings = _staged_site(site, output_dir, pool, manifest)
+        written, unchanged = replace_files(output_dir, stagings)
         removed = remove_stale(output_dir, {*written, *unchanged})
         manifest.write()
     except OSError as error:
@@ -260,23 +255,22 @@ def write_site(
 def _staged_site(
     site: SiteView,
     folder: Path,
-    threads: ThreadPoolExecutor,
     pool: PagePool | None,
     manifest: PageManifest,
 ) -> Generator[list[Staged]]:
     """Every file of the site, staged beside its place as it is rendered; the listings that
     `manifest` finds unchanged since the last publish are kept as they are."""
     renderer = PageRenderer(site)
-    yield from staged_in_order(folder, threads, renderer.combined_files())
+    yield from staged_one_by_one(folder, renderer.combined_files())
     themed = any(_overrides(site.theme, name) for name in LISTING_TEMPLATES)
     digests = None if themed else PageDigests(site, renderer.slugs)
     pages = manifest.to_render(listings(site, renderer.slugs), digests)
     if pool is None or pool.workers == 0:
-        yield from staged_in_order(folder, threads, renderer.files_of(pages))
+        yield from staged_one_by_one(folder, renderer.files_of(pages))
     else:
-        yield from pool.staged(folder, pages, renderer, threads)
+        yield from pool.staged(folder, pages, renderer)
     yield manifest.kept_files()
-    yield from staged_in_order(folder, threads, static_files(site.theme).items())
+    yield from staged_one_by_one(folder, static_files(site.theme).items())
 
 
 class PageRenderer:
@@ -733,13 +727,27 @@ def replace_files(folder: Path, stagings: Generator[list[Staged]]) -> tuple[list
     Every changed file is first written in full to a temporary name beside it; only when all of
     them are on disk are they renamed over the old ones. A full disk or a read-only folder
     therefore leaves the old site exactly as it was, and a reader never sees a partial file.
+
+    The temporaries are written by whichever process renders them and made durable here, by
+    one thread that syncs each batch as it arrives while the next pages render: an fsync waits
+    for the disk with the interpreter released, where threads that each wrote and synced a
+    file took the interpreter from the rendering thread at every step (a sixth of a publish).
     """
     staged: list[Staged] = []
-    with closing(stagings):
+    syncs: list[Future[None]] = []
+    with ThreadPoolExecutor(1, thread_name_prefix="sync") as syncing, closing(stagings):
         try:
             for files in stagings:
                 staged.extend(files)
+                temporaries = [temporary for _name, temporary in files if temporary is not None]
+                if temporaries:
+                    syncs.append(syncing.submit(_sync_all, temporaries))
+            for sync in syncs:
+                sync.result()
         except BaseException:
+            for sync in syncs:
+                sync.cancel()
+            syncing.shutdown(wait=True)
             remove_temporaries(staged)
             raise
     written: list[str] = []
@@ -753,24 +761,10 @@ def replace_files(folder: Path, stagings: Generator[list[Staged]]) -> tuple[list
     return written, unchanged
 
 
-def staged_in_order(
-    folder: Path, threads: ThreadPoolExecutor, files: Iterable[tuple[str, bytes]]
-) -> Generator[list[Staged]]:
-    """Each file staged by a thread while the next ones are rendered, a few ahead, in order.
-
-    A thread waits on the disk (an fsync for every file), not on the interpreter, and the
-    journal commits the fsyncs of several files at once.
-    """
-    pending: deque[Future[list[Staged]]] = deque()
-    try:
-        for file in files:
-            pending.append(threads.submit(stage_files, folder, [file]))
-            if len(pending) > 2 * STAGING_THREADS:
-                yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
-    finally:
-        discard(pending)
+def staged_one_by_one(folder: Path, files: Iterable[tuple[str, bytes]]) -> Iterator[list[Staged]]:
+    """Each file staged as soon as it is rendered, so that memory holds one page at a time."""
+    for file in files:
+        yield stage_files(folder, [file])
 
 
 def stage_files(folder: Path, files: Iterable[tuple[str, bytes]]) -> list[Staged]:
@@ -802,6 +796,15 @@ def remove_temporaries(staged: Iterable[Staged]) -> None:
             temporary.unlink(missing_ok=True)
 
 
+def _sync_all(temporaries: Iterable[Path]) -> None:
+    for temporary in temporaries:
+        descriptor = os.open(temporary, os.O_RDONLY)
+        try:
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
+
+
 def _same(path: Path, data: bytes) -> bool:
     try:
         return path.read_bytes() == data
@@ -816,8 +819,6 @@ def _stage(path: Path, data: bytes) -> Path:
     try:
         with os.fdopen(descriptor, "wb") as handle:
             handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
         temporary.chmod(0o644)
     except BaseException:
         temporary.unlink(missing_ok=True)

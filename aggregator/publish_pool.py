@@ -19,7 +19,7 @@ import multiprocessing
 import os
 from collections import deque
 from collections.abc import Generator, Iterable
-from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
 from pathlib import Path
@@ -28,13 +28,12 @@ from typing import Literal
 
 from aggregator.orphan_guard import exit_with
 from aggregator.publish import (
-    STAGING_THREADS,
     Listing,
     PageRenderer,
     SiteView,
     Staged,
     discard,
-    staged_in_order,
+    staged_one_by_one,
 )
 
 log = logging.getLogger(__name__)
@@ -50,23 +49,22 @@ RENDER_HERE_FIRST = 100
 LISTINGS_PER_TASK = 10
 
 _renderer: PageRenderer | None = None
-_threads: ThreadPoolExecutor | None = None
 
 
 def _start(site: SiteView, publisher: int) -> None:
-    global _renderer, _threads
+    global _renderer
     exit_with(publisher)
     _renderer = PageRenderer(site)
-    _threads = ThreadPoolExecutor(STAGING_THREADS, thread_name_prefix="stage")
     # What the worker holds from here to its end is never garbage; frozen, the collector
     # stops walking it again and again while the pages' short-lived objects come and go.
     gc.freeze()
 
 
 def _stage(folder: Path, listings: list[Listing]) -> list[Staged]:
-    """A worker's threads write and fsync its files while it renders the next."""
-    assert _renderer is not None and _threads is not None, "the worker was not started"
-    files = staged_in_order(folder, _threads, _renderer.files_of(listings))
+    """A worker writes its files; the publishing process makes them durable (see
+    publish.replace_files)."""
+    assert _renderer is not None, "the worker was not started"
+    files = staged_one_by_one(folder, _renderer.files_of(listings))
     return [staged for batch in files for staged in batch]
 
 
@@ -133,7 +131,6 @@ class PagePool:
         folder: Path,
         listings: Iterable[Listing],
         here: PageRenderer,
-        threads: ThreadPoolExecutor,
     ) -> Generator[list[Staged]]:
         """The files of `listings`, rendered and staged in `folder`, in their order. A few tasks
         wait ahead of the one being collected, so that the workers stay busy while this process
@@ -155,9 +152,9 @@ class PagePool:
                         self._start()
                     pending.append((batch, self._submit(folder, batch)))
                 if len(pending) > 2 * max(1, self.workers):
-                    yield self._collect(folder, *pending.popleft(), here, threads)
+                    yield self._collect(folder, *pending.popleft(), here)
             while pending:
-                yield self._collect(folder, *pending.popleft(), here, threads)
+                yield self._collect(folder, *pending.popleft(), here)
         finally:
             discard(future for _batch, future in pending if future is not None)
 
@@ -176,14 +173,13 @@ class PagePool:
         batch: list[Listing],
         future: Future[list[Staged]] | None,
         here: PageRenderer,
-        threads: ThreadPoolExecutor,
     ) -> list[Staged]:
         if future is not None:
             try:
                 return future.result()
             except BrokenProcessPool:
                 self._broken()
-        staging = staged_in_order(folder, threads, here.files_of(batch))
+        staging = staged_one_by_one(folder, here.files_of(batch))
         return [staged for files in staging for staged in files]
 
     def _broken(self) -> None:

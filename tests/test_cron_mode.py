@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import pty
 import re
@@ -194,3 +195,34 @@ def test_a_terminal_gets_a_progress_bar_and_a_pipe_never_does(
     piped = subprocess.run(_command(planet, "-v", "update", "--all"), capture_output=True,
                            text=True, timeout=60)  # fmt: skip
     assert "━" not in piped.stdout + piped.stderr
+
+
+def test_a_disk_that_fails_before_the_new_pages_are_safe_keeps_the_old_site(
+    planet: Planet, feed_server: FeedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The new pages are renamed into place only once every one of them is on disk: an I/O
+    error while making them durable (a failing disk cannot be had on demand, so fsync fails
+    here at its third call) leaves the old site as it was, and no temporary file behind."""
+    planet.write_config([{"url": feed_server.serve_fixture("/usc", "usc.rdf")}])
+    assert planet.run("update").exit_code == 0
+    before = _files(planet.output)
+    feed_server.serve_fixture("/usc", "ist.rss.xml")
+    calls: list[int] = []
+    real_fsync = os.fsync
+
+    def failing_fsync(descriptor: int) -> None:
+        calls.append(descriptor)
+        if len(calls) == 3:
+            raise OSError(errno.EIO, "Input/output error")
+        real_fsync(descriptor)
+
+    monkeypatch.setattr(os, "fsync", failing_fsync)
+    result = planet.run("update", "--all")
+    assert result.exit_code == 4
+    assert "Input/output error" in result.stderr
+    assert len(calls) >= 3
+    assert _files(planet.output) == before
+    assert not [path for path in planet.output.rglob(".*") if path.name != MANIFEST]
+    monkeypatch.setattr(os, "fsync", real_fsync)
+    assert planet.run("publish").exit_code == 0
+    assert _files(planet.output) != before

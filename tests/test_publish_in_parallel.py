@@ -8,7 +8,6 @@ import multiprocessing
 import os
 import signal
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -96,9 +95,7 @@ def _listings_read(
 def _staged_by(pool: PagePool, folder: Path, pages: list[Listing], here: PageRenderer) -> Any:
     """Each file the pool staged, with the bytes it staged."""
     folder.mkdir(exist_ok=True)
-    with ThreadPoolExecutor(2) as threads:
-        staging = pool.staged(folder, pages, here, threads)
-        staged = [file for files in staging for file in files]
+    staged = [file for files in pool.staged(folder, pages, here) for file in files]
     return [(name, Path(str(temporary)).read_bytes()) for name, temporary in staged]
 
 
