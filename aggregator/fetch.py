@@ -65,7 +65,7 @@ async def fetch_all(
     `should_stop` is asked twice a second; once it says yes, fetches still in flight are
     cancelled and nothing more is yielded. Each fetch first takes a place in `room`, which the
     caller gives back once it is done with the result, so downloads never run further ahead
-    of the processing than the room allows.
+    of the processing than the room allows; without a room, every fetch may wait at once.
     """
     hosts: defaultdict[str, asyncio.Semaphore] = defaultdict(
         lambda: asyncio.Semaphore(policy.per_host)
@@ -73,31 +73,37 @@ async def fetch_all(
     overall = asyncio.Semaphore(policy.max_connections)
     work = [(request, _host(request.url)) for request in requests]
     clients = _HostClients(policy, Counter(host for _request, host in work))
+    if room is None:
+        room = asyncio.Semaphore(len(work))
 
     async def limited(request: FetchRequest, host: str) -> FetchResult:
         # The host's turn first: a task holding one of the few overall slots while it waits
         # for its busy host would keep every other host waiting too.
-        if room is not None:
-            await room.acquire()
         try:
             async with hosts[host], overall:
                 return await fetch_one(clients.get(host), request, policy)
         finally:
             await clients.done(host)
 
-    async with clients:
-        # Each fetch reports itself when done. Waiting on this queue costs the same however
-        # many fetches are pending, where asyncio.wait() over all of them made a pass over
-        # every one for each result: an all-304 run of 10,000 feeds took 13 times as long as
-        # one of 1,000. A result is let go once yielded, not kept to the end of the run.
-        finished: asyncio.Queue[asyncio.Task[FetchResult]] = asyncio.Queue()
-        pending: set[asyncio.Task[FetchResult]] = set()
+    # Each fetch reports itself when done. Waiting on this queue costs the same however many
+    # fetches are pending, where asyncio.wait() over all of them made a pass over every one
+    # for each result: an all-304 run of 10,000 feeds took 13 times as long as one of 1,000.
+    finished: asyncio.Queue[asyncio.Task[FetchResult]] = asyncio.Queue()
+    pending: set[asyncio.Task[FetchResult]] = set()
+
+    async def start(room: asyncio.Semaphore) -> None:
+        """A fetch becomes a task only once it has its place in the room, so that a run holds
+        a task for each fetch in the room rather than for every feed (12 MiB for 10,000)."""
         for request, host in work:
+            await room.acquire()
             task = asyncio.create_task(limited(request, host))
             task.add_done_callback(finished.put_nowait)
             pending.add(task)
+
+    async with clients:
+        starting = asyncio.create_task(start(room))
         try:
-            while pending and not (should_stop and should_stop()):
+            while (pending or not starting.done()) and not (should_stop and should_stop()):
                 try:
                     done = await asyncio.wait_for(finished.get(), timeout=0.5)
                 except TimeoutError:
@@ -105,9 +111,10 @@ async def fetch_all(
                 pending.discard(done)
                 yield done.result()
         finally:
+            starting.cancel()
             for task in pending:
                 task.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
+            await asyncio.gather(starting, *pending, return_exceptions=True)
 
 
 def _host(url: str) -> str:

@@ -253,7 +253,13 @@ async def _poll(
 
         finished = asyncio.Event()
         writing = asyncio.create_task(write(finished))
-        tasks = []
+        # A feed's task is let go once it has handled its result; one that failed is kept for
+        # the gathering below to raise its error.
+        tasks: set[asyncio.Task[None]] = set()
+
+        def let_go(task: asyncio.Task[None]) -> None:
+            if not task.cancelled() and task.exception() is None:
+                tasks.discard(task)
 
         def stop() -> bool:
             return bool(failures) or (should_stop is not None and should_stop())
@@ -261,7 +267,9 @@ async def _poll(
         try:
             async with aclosing(fetch_all(requests, policy, stop, room)) as results:
                 async for result in results:
-                    tasks.append(asyncio.create_task(handle(result)))
+                    task = asyncio.create_task(handle(result))
+                    task.add_done_callback(let_go)
+                    tasks.add(task)
             await asyncio.gather(*tasks)
         finally:
             finished.set()

@@ -153,3 +153,29 @@ def test_a_large_gzip_body_within_the_limit_arrives_whole(feed_server: FeedServe
     url = feed_server.serve("/big", big, gzip=True)
     (result,) = _fetch([FetchRequest(feed_id=1, url=url)], FetchPolicy(user_agent="test"))
     assert result.content == big.encode()
+
+
+def test_a_run_holds_tasks_for_the_fetches_in_its_room_not_for_every_feed(
+    feed_server: FeedServer,
+) -> None:
+    """Memory stays flat as the list of feeds grows: a fetch becomes a task only once it has
+    a place in the caller's room, which the caller gives back when done with the result."""
+    urls = [feed_server.serve(f"/feed{n}", RSS, delay=0.05) for n in range(60)]
+    requests = [FetchRequest(feed_id=n, url=url) for n, url in enumerate(urls)]
+    most_tasks = 0
+
+    async def collect() -> list[FetchResult]:
+        nonlocal most_tasks
+        room = asyncio.Semaphore(4)
+        results = []
+        async for result in fetch_all(requests, FetchPolicy(user_agent="test"), room=room):
+            most_tasks = max(most_tasks, len(asyncio.all_tasks()))
+            results.append(result)
+            room.release()
+        return results
+
+    results = asyncio.run(collect())
+    assert sorted(result.feed_id for result in results) == list(range(60))
+    assert all(result.status_code == 200 for result in results)
+    # The fetches in the room, the one starting them, and this one.
+    assert most_tasks <= 4 + 2
