@@ -94,44 +94,86 @@ def sync_feeds(session: Session, feeds: Iterable[FeedConfig], now: datetime) -> 
     new) but is no longer polled or shown. A feed whose url in feeds.yaml was changed to the
     address it had moved to keeps its row, its entries and its history. A feed that is gone
     comes back to life when its entry in feeds.yaml is edited.
+
+    Only the columns feeds.yaml sets are read, and only the rows that differ are written, in a
+    statement for each set of changed columns: loading every feed as an ORM object cost 3 KB a
+    feed at every command's start, 30 MiB for a planet of 10,000.
     """
-    existing = {feed.url: feed for feed in session.scalars(select(Feed))}
-    moved = {feed.moved_to: feed for feed in existing.values() if feed.moved_to}
+    rows = session.execute(_SYNC_READ).all()
+    existing = {row.url: row for row in rows}
+    moved = {row.moved_to: row for row in rows if row.moved_to}
     configured = set()
+    adopted = set()
+    changes: dict[int, dict[str, Any]] = {}
+    added: list[dict[str, Any]] = []
     for config in feeds:
         configured.add(config.url)
         fingerprint = config_hash(config)
-        feed = existing.get(config.url)
-        if feed is None and config.url in moved and moved[config.url].url not in configured:
-            feed = moved[config.url]
-            feed.url, feed.moved_to, feed.status = config.url, None, "ok"
-            feed.moved_confirmations = 0
-        if feed is None:
-            feed = Feed(
-                url=config.url,
-                fetch_url=config.url,
-                status="new",
-                consecutive_errors=0,
-                moved_confirmations=0,
-                created_at=now,
-                next_due_at=now,
+        wanted: dict[str, Any] = {
+            "config_hash": fingerprint,
+            "name": config.name,
+            "link": config.link,
+            "avatar": config.avatar,
+            "tags": list(config.tags),
+            "language": config.language,
+        }
+        row = existing.get(config.url)
+        if row is not None and row.id in adopted:
+            row = None
+        if row is None and config.url in moved and moved[config.url].url not in configured:
+            row = moved[config.url]
+            adopted.add(row.id)
+            wanted.update(url=config.url, moved_to=None, status="ok", moved_confirmations=0)
+        if row is None:
+            status = "new" if config.enabled else "disabled"
+            added.append(
+                {
+                    **wanted,
+                    "url": config.url,
+                    "fetch_url": config.url,
+                    "status": status,
+                    "consecutive_errors": 0,
+                    "moved_confirmations": 0,
+                    "created_at": now,
+                    "next_due_at": now,
+                }
             )
-            session.add(feed)
-        edited = feed.config_hash is not None and feed.config_hash != fingerprint
-        feed.config_hash = fingerprint
-        feed.name = config.name
-        feed.link = config.link
-        feed.avatar = config.avatar
-        feed.tags = list(config.tags)
-        feed.language = config.language
+            continue
+        status = wanted.get("status", row.status)
+        edited = row.config_hash is not None and row.config_hash != fingerprint
         if not config.enabled:
-            feed.status = "disabled"
-        elif feed.status in ("disabled", "removed") or (feed.status == "gone" and edited):
-            feed.status = "new"
-            feed.next_due_at = now
-    for url, feed in existing.items():
-        if url not in configured and feed.url not in configured and feed.status != "removed":
-            feed.status = "removed"
+            wanted["status"] = "disabled"
+        elif status in ("disabled", "removed") or (status == "gone" and edited):
+            wanted.update(status="new", next_due_at=now)
+        # The columns not read (a due date, a count set back to 0) are always written.
+        changed = {key: value for key, value in wanted.items() if getattr(row, key, None) != value}
+        if changed:
+            changes[row.id] = changed
+    for url, row in existing.items():
+        if url not in configured and row.id not in adopted and row.status != "removed":
+            changes.setdefault(row.id, {})["status"] = "removed"
+    # Updates first: a feed adopted at the address it moved to frees its old one.
+    by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for feed_id, values in changes.items():
+        by_columns.setdefault(tuple(values), []).append({"feed_row": feed_id, **values})
+    for group in by_columns.values():
+        session.execute(_FEED_UPDATE, group)
+    if added:
+        session.execute(insert(_FEED_TABLE), added)
+
+
+_SYNC_READ = select(
+    Feed.id,
+    Feed.url,
+    Feed.moved_to,
+    Feed.status,
+    Feed.config_hash,
+    Feed.name,
+    Feed.link,
+    Feed.avatar,
+    Feed.tags,
+    Feed.language,
+)
 
 
 def config_hash(config: FeedConfig) -> str:
@@ -168,32 +210,51 @@ def _plain(value: Any) -> Any:
 
 
 def due_feeds(session: Session, now: datetime, ignore_schedule: bool = False) -> list[DueFeed]:
-    """Feeds to poll now; with ignore_schedule every active one (gone feeds stay stopped)."""
-    query = select(Feed).where(Feed.status.not_in(INACTIVE)).order_by(Feed.id)
+    """Feeds to poll now; with ignore_schedule every active one (gone feeds stay stopped).
+    Read as rows of the columns a fetch needs, not as ORM objects (see sync_feeds)."""
+    query = _DUE_READ.where(Feed.status.not_in(INACTIVE)).order_by(Feed.id)
     if not ignore_schedule:
         query = query.where(or_(Feed.next_due_at.is_(None), Feed.next_due_at <= now))
     return [
         DueFeed(
-            id=feed.id,
-            url=feed.url,
-            fetch_url=feed.fetch_url,
-            name=_display_name(feed),
-            status=feed.status,
-            moved_to=feed.moved_to,
-            moved_confirmations=feed.moved_confirmations,
-            etag=feed.etag,
-            last_modified=feed.last_modified,
-            body_hash=feed.body_hash,
-            consecutive_errors=feed.consecutive_errors,
-            failing_since=feed.failing_since,
+            id=row.id,
+            url=row.url,
+            fetch_url=row.fetch_url,
+            name=_display_name(row.name, row.title, row.url),
+            status=row.status,
+            moved_to=row.moved_to,
+            moved_confirmations=row.moved_confirmations,
+            etag=row.etag,
+            last_modified=row.last_modified,
+            body_hash=row.body_hash,
+            consecutive_errors=row.consecutive_errors,
+            failing_since=row.failing_since,
             publish_interval=(
-                timedelta(seconds=feed.publish_interval_seconds)
-                if feed.publish_interval_seconds is not None
+                timedelta(seconds=row.publish_interval_seconds)
+                if row.publish_interval_seconds is not None
                 else None
             ),
         )
-        for feed in session.scalars(query)
+        for row in session.execute(query)
     ]
+
+
+_DUE_READ = select(
+    Feed.id,
+    Feed.url,
+    Feed.fetch_url,
+    Feed.name,
+    Feed.title,
+    Feed.status,
+    Feed.moved_to,
+    Feed.moved_confirmations,
+    Feed.etag,
+    Feed.last_modified,
+    Feed.body_hash,
+    Feed.consecutive_errors,
+    Feed.failing_since,
+    Feed.publish_interval_seconds,
+)
 
 
 @dataclass(frozen=True)
@@ -926,15 +987,15 @@ def _young_enough(max_age: Mapping[str, timedelta], now: datetime) -> ColumnElem
     )
 
 
-def _display_name(feed: Feed) -> str:
-    return feed.name or feed.title or feed.url
+def _display_name(name: str | None, title: str | None, url: str) -> str:
+    return name or title or url
 
 
 def _feed_view(feed: Feed, entry_count: int) -> FeedView:
     return FeedView(
         id=feed.id,
         url=feed.url,
-        name=_display_name(feed),
+        name=_display_name(feed.name, feed.title, feed.url),
         link=feed.link or feed.site_link,
         avatar=feed.avatar,
         tags=tuple(feed.tags or ()),
