@@ -138,6 +138,12 @@ class Daemon:
             except AggregatorError as error:
                 log.error("update failed: %s", error)
                 return
+            if result.polled:
+                # Asked for while the lock is held, so that a stop, which takes the lock before
+                # it shuts the scheduler down, either finds this publish pending or comes first:
+                # APScheduler (3.11) holds its job stores' lock while it waits for running jobs
+                # to end, so a job that adds one during the shutdown waits forever.
+                self._publish_soon()
         if not result.polled:
             return
         log.info(
@@ -154,7 +160,6 @@ class Daemon:
         for outcome in result.outcomes:
             if outcome.error:
                 log.warning("%s: %s", outcome.url, outcome.error)
-        self._publish_soon()
 
     def _publish_soon(self) -> None:
         if self.stopping.is_set():

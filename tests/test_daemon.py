@@ -13,12 +13,19 @@ import shlex
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from apscheduler.schedulers.base import STATE_STOPPED
 
+from aggregator import daemon as daemon_module
+from aggregator import jobs
+from aggregator.config import load_settings
+from aggregator.daemon import DaemonOptions
 from tests.conftest import FeedServer, Planet
 
 RSS = """<?xml version="1.0"?><rss version="2.0"><channel><title>Daemon feed</title>
@@ -234,3 +241,40 @@ def test_a_running_daemon_keeps_cron_updates_out(
     assert result.exit_code == 0
     assert "another aggregator is running" in result.stdout
     assert daemon.stop() == 0
+
+
+def test_a_stop_that_comes_as_a_poll_asks_for_its_publish_does_not_hang(
+    planet: Planet, feed_server: FeedServer
+) -> None:
+    """A signal can arrive just as a finished update asks for its publish. APScheduler holds
+    its job stores' lock while its shutdown waits for running jobs, so a job that adds one
+    then waits forever, and so does the daemon. Here the stop is started at that very moment;
+    it must wait for the poll and then publish what it found."""
+    planet.write_config([{"url": feed_server.serve("/feed", RSS)}])
+    settings = load_settings(planet.config, planet.database_url)
+    sessions = jobs.open_store(settings)
+    daemon = daemon_module.Daemon(
+        lambda: settings, settings, sessions, DaemonOptions(poll_seconds=3600, publish_delay=60)
+    )
+    stopper = threading.Thread(target=daemon._stop, daemon=True)
+    add_job = daemon.scheduler.add_job
+
+    def add_job_as_the_signal_comes(*args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("id") == "publish" and not stopper.is_alive():
+            daemon.stopping.set()
+            stopper.start()
+            deadline = time.monotonic() + 1
+            while daemon.scheduler.state != STATE_STOPPED and time.monotonic() < deadline:
+                time.sleep(0.01)
+        return add_job(*args, **kwargs)
+
+    daemon.scheduler.add_job = add_job_as_the_signal_comes  # type: ignore[method-assign]
+    daemon._schedule()
+    daemon.scheduler.start()
+    stopper_started = time.monotonic() + 30
+    while not stopper.is_alive() and stopper.ident is None:
+        assert time.monotonic() < stopper_started, "the poll never asked for a publish"
+        time.sleep(0.01)
+    stopper.join(timeout=30)
+    assert not stopper.is_alive(), "the stop waited forever for the poll"
+    assert (planet.output / "index.html").exists()
