@@ -745,9 +745,7 @@ def replace_files(folder: Path, stagings: Generator[list[Staged]]) -> tuple[list
             for sync in syncs:
                 sync.result()
         except BaseException:
-            for sync in syncs:
-                sync.cancel()
-            syncing.shutdown(wait=True)
+            syncing.shutdown(cancel_futures=True)
             remove_temporaries(staged)
             raise
     written: list[str] = []
@@ -762,13 +760,15 @@ def replace_files(folder: Path, stagings: Generator[list[Staged]]) -> tuple[list
 
 
 def staged_one_by_one(folder: Path, files: Iterable[tuple[str, bytes]]) -> Iterator[list[Staged]]:
-    """Each file staged as soon as it is rendered, so that memory holds one page at a time."""
+    """Each file staged and handed on as soon as it is rendered, so that its sync (see
+    replace_files) can start while the next one renders."""
     for file in files:
         yield stage_files(folder, [file])
 
 
 def stage_files(folder: Path, files: Iterable[tuple[str, bytes]]) -> list[Staged]:
-    """Stage each file whose bytes changed; on a failure, remove what this call staged."""
+    """Stage each file whose bytes changed, as `files` renders it, so that memory holds one
+    page at a time; on a failure, remove what this call staged."""
     staged: list[Staged] = []
     try:
         for name, data in files:

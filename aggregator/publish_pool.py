@@ -33,7 +33,7 @@ from aggregator.publish import (
     SiteView,
     Staged,
     discard,
-    staged_one_by_one,
+    stage_files,
 )
 
 log = logging.getLogger(__name__)
@@ -64,8 +64,7 @@ def _stage(folder: Path, listings: list[Listing]) -> list[Staged]:
     """A worker writes its files; the publishing process makes them durable (see
     publish.replace_files)."""
     assert _renderer is not None, "the worker was not started"
-    files = staged_one_by_one(folder, _renderer.files_of(listings))
-    return [staged for batch in files for staged in batch]
+    return stage_files(folder, _renderer.files_of(listings))
 
 
 class PagePool:
@@ -179,8 +178,7 @@ class PagePool:
                 return future.result()
             except BrokenProcessPool:
                 self._broken()
-        staging = staged_one_by_one(folder, here.files_of(batch))
-        return [staged for files in staging for staged in files]
+        return stage_files(folder, here.files_of(batch))
 
     def _broken(self) -> None:
         if self.executor is not None:
