@@ -80,11 +80,15 @@ def unique_by_source_id(entries: Iterable[ParsedEntry]) -> list[ParsedEntry]:
 
 
 def with_keys(entries: Iterable[CleanEntry]) -> list[CleanEntry]:
+    """The entries with their keys, and without their plain text, which only the sketch and
+    the filters read: left in, it was a sixth of what a parsing worker sends back to be
+    stored."""
     return [
         replace(
             entry,
             link_key=link_key(entry.link) if entry.link else None,
-            fingerprint=" ".join(f"{value:016x}" for value in sketch(entry)),
+            fingerprint=format_fingerprint(sketch(entry)),
+            text="",
         )
         for entry in entries
     ]
@@ -124,12 +128,20 @@ def sketch(entry: CleanEntry) -> list[int]:
         " ".join(words[index : index + SHINGLE_WORDS])
         for index in range(max(1, len(words) - SHINGLE_WORDS + 1))
     }
-    hashes = {
-        int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big")
-        for text in shingles
-        if text
-    }
-    return sorted(hashes)[:SKETCH_SIZE] if len(hashes) >= MIN_SHINGLES else []
+    shingles.discard("")
+    if len(shingles) < MIN_SHINGLES:
+        return []
+    # The hashes are read as one run of big-endian 64-bit integers: a call to int.from_bytes
+    # for each of a hundred shingles cost a fifth of the sketch.
+    blake2b = hashlib.blake2b
+    digests = b"".join([blake2b(text.encode(), digest_size=8).digest() for text in shingles])
+    return sorted(struct.unpack(f">{len(shingles)}Q", digests))[:SKETCH_SIZE]
+
+
+def format_fingerprint(values: Sequence[int]) -> str:
+    """A sketch as stored: 16 hex digits for each value, spaces between (parse_fingerprint
+    reads it back)."""
+    return struct.pack(f">{len(values)}Q", *values).hex(" ", 8)
 
 
 def similarity(first: Sequence[int], second: Sequence[int]) -> float:
