@@ -1,8 +1,8 @@
 """feeds.yaml → validated, immutable Settings.
 
 Maintainers edit feeds.yaml by hand, so every problem is reported with the file, the line and
-a hint, and all problems are reported at once rather than one per run. The YAML is composed
-twice — once into plain data for pydantic, once into nodes that remember their line — because
+a hint, and all problems are reported at once rather than one per run. The YAML is read into
+plain data for pydantic together with the line of every key and item (yaml_document), because
 PyYAML's constructed objects forget where they came from.
 """
 
@@ -21,6 +21,7 @@ import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from aggregator.errors import ConfigError, ConfigProblem
+from aggregator.yaml_document import Location, read_document
 
 CONFIG_ENV = "AGGREGATOR_CONFIG"
 DATABASE_ENV = "AGGREGATOR_DATABASE_URL"
@@ -352,19 +353,18 @@ def _read(path: Path) -> str:
         ) from None
 
 
-Location = tuple[str | int, ...]
 _UNCLOSED = ("while parsing a flow", "while scanning a quoted", "while scanning a double")
 
 
 def _compose(path: Path, text: str) -> tuple[Any, dict[Location, int], list[ConfigProblem]]:
     try:
-        data, root = _load(text, _FAST_LOADER)
+        document = read_document(text, _FAST_LOADER)
     except yaml.YAMLError:
-        data, root = None, None
+        document = None
     try:
-        if root is None:
-            # The pure-Python loader again, for its wording of the problem and its position.
-            data, root = _load(text, yaml.SafeLoader)
+        if document is None:
+            # The pure-Python parser again, for its wording of the problem and its position.
+            document = read_document(text, yaml.SafeLoader)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         reason = getattr(error, "problem", None) or str(error)
@@ -377,74 +377,23 @@ def _compose(path: Path, text: str) -> tuple[Any, dict[Location, int], list[Conf
             mark = opened
         line = mark.line + 1 if mark is not None else None
         return None, {}, [ConfigProblem(str(path), line, "", f"not valid YAML: {reason}")]
-    lines: dict[Location, int] = {}
-    problems: list[ConfigProblem] = []
-    if root is not None:
-        _walk(root, (), lines, problems, str(path))
+    data = document.data
+    problems = [
+        ConfigProblem(str(path), found.line, _dotted(found.location), found.message)
+        for found in document.problems
+    ]
     if data is not None and not isinstance(data, dict):
         problems.append(
             ConfigProblem(
                 str(path), 1, "", "must be a mapping with the keys planet, defaults and feeds"
             )
         )
-    return data, lines, problems
+    return data, document.lines, problems
 
 
-# libyaml reads a planet of a thousand feeds ten times faster than the pure-Python loader,
+# libyaml reads a planet of a thousand feeds ten times faster than the pure-Python parser,
 # which every command would otherwise pay on start.
 _FAST_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-def _load(text: str, loader_class: Any) -> tuple[Any, yaml.Node | None]:
-    """The document and its node tree (which knows the line of every key), read once."""
-    loader = loader_class(text)
-    try:
-        root = loader.get_single_node()
-        return (loader.construct_document(root) if root is not None else None), root
-    finally:
-        loader.dispose()
-
-
-def _walk(
-    node: yaml.Node,
-    location: Location,
-    lines: dict[Location, int],
-    problems: list[ConfigProblem],
-    path: str,
-    ancestors: frozenset[int] = frozenset(),
-) -> None:
-    if id(node) in ancestors:
-        problems.append(
-            ConfigProblem(
-                path,
-                node.start_mark.line + 1,
-                _dotted(location),
-                "an alias refers to itself; expand it",
-            )
-        )
-        return
-    ancestors = ancestors | {id(node)}
-    lines[location] = node.start_mark.line + 1
-    if isinstance(node, yaml.MappingNode):
-        seen: dict[object, int] = {}
-        for key_node, value_node in node.value:
-            key = key_node.value
-            line = key_node.start_mark.line + 1
-            if key in seen:
-                problems.append(
-                    ConfigProblem(
-                        path,
-                        line,
-                        _dotted((*location, key)),
-                        f"duplicate key; it is already set on line {seen[key]}",
-                    )
-                )
-            seen[key] = line
-            _walk(value_node, (*location, key), lines, problems, path, ancestors)
-            lines[(*location, key)] = line
-    elif isinstance(node, yaml.SequenceNode):
-        for index, item in enumerate(node.value):
-            _walk(item, (*location, index), lines, problems, path, ancestors)
 
 
 def _dotted(location: Location) -> str:

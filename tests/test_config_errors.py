@@ -21,6 +21,7 @@ from sqlalchemy.engine import make_url
 
 from aggregator.cli import cli
 from aggregator.config import CONFIG_ENV, DATABASE_ENV, load_settings, parse_duration
+from aggregator.yaml_document import read_document
 from tests.conftest import Planet
 
 SHIPPED = Path(__file__).parents[1] / "feeds.yaml"
@@ -996,3 +997,77 @@ def test_a_bad_body_size_is_reported_on_its_line(planet: Planet, size: str, phra
         """,
     )
     assert_one_problem(result, planet.config, 4, phrase)
+
+
+def test_a_feed_can_take_its_settings_from_another_with_a_merge_key(planet: Planet) -> None:
+    planet.config.write_text(
+        dedent(
+            """\
+            planet: {title: T, link: "https://planet.test/"}
+            feeds:
+              - &union {url: "https://union.test/feed", tags: [union], interval: 2h}
+              - <<: *union
+                url: "https://branch.test/feed"
+                interval: 3h
+            """
+        ),
+        encoding="utf-8",
+    )
+
+    first, second = load_settings(planet.config).feeds
+
+    assert (first.url, first.tags, first.interval) == (
+        "https://union.test/feed", ("union",), timedelta(hours=2)
+    )  # fmt: skip
+    assert (second.url, second.tags, second.interval) == (
+        "https://branch.test/feed", ("union",), timedelta(hours=3)
+    )  # fmt: skip
+
+
+def test_a_bad_value_reached_through_an_alias_is_reported_where_each_uses_it(
+    planet: Planet,
+) -> None:
+    result = check(
+        planet,
+        """\
+        planet: {title: T, link: "https://planet.test/"}
+        feeds:
+          - &union {url: "https://union.test/feed", interval: soon}
+          - <<: *union
+            url: "https://branch.test/feed"
+        """,
+    )
+
+    assert result.exit_code == 2, result.output
+    assert reported_lines(result, planet.config) == [3, 4]
+    assert all("interval" in problem for problem in problems(result))
+
+
+yaml_scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(allow_nan=False),
+    st.text(max_size=20),
+    st.dates(),
+)
+yaml_data = st.recursive(
+    yaml_scalars,
+    lambda children: st.one_of(
+        st.lists(children, max_size=4), st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@given(yaml_data, st.sampled_from([None, True, False]))
+@hypothesis.settings(max_examples=200, deadline=None)
+def test_feeds_yaml_is_read_as_yaml_safe_load_reads_it(data: object, flow: bool | None) -> None:
+    """feeds.yaml is read from the parser's events, not through yaml.safe_load; the data must
+    be the same, whatever the document holds and however it is laid out."""
+    text = yaml.safe_dump({"planet": data}, default_flow_style=flow, allow_unicode=True)
+
+    assert read_document(text, getattr(yaml, "CSafeLoader", yaml.SafeLoader)).data == (
+        yaml.safe_load(text)
+    )
+    assert read_document(text, yaml.SafeLoader).data == yaml.safe_load(text)
