@@ -6,8 +6,10 @@ Errors of the project become one clean message and an exit status here, and only
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
+import sys
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -496,7 +498,21 @@ def upgrade(options: Options) -> None:
 
 
 def main() -> None:
+    _run_as_module()
     cli(prog_name="aggregator")
+
+
+def _run_as_module() -> None:
+    """Run as `python -m aggregator` does, whatever started us.
+
+    A process that parses or renders (multiprocessing's forkserver and spawn) first imports
+    its parent's main module, unless that is a package's `__main__`: the installed `aggregator`
+    script would bring this whole command line into every worker, 0.5 s of imports and its own
+    copy of SQLAlchemy, Click and Rich. Named as the package's `__main__`, it is left alone.
+    """
+    script = sys.modules["__main__"]
+    if getattr(script, "__spec__", None) is None:
+        script.__spec__ = importlib.util.find_spec("aggregator.__main__")
 
 
 if __name__ == "__main__":

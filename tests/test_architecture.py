@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
+from textwrap import dedent
 
 import pytest
 
@@ -21,6 +23,8 @@ LAYERS = {
     "aggregator.language": 0,
     # parse's fast route: reads a document into feedparser's shape, importing nothing of ours.
     "aggregator.parse_fast": 0,
+    # feeds.yaml's YAML, read with the line of every key: it imports nothing of ours.
+    "aggregator.yaml_document": 0,
     "aggregator.config": 1,
     "aggregator.fetch": 1,
     "aggregator.parse": 1,
@@ -113,3 +117,38 @@ def test_the_updating_process_loads_the_parsing_libraries_only_to_parse(module: 
         "nh3",
         "pycld2",
     } == set()
+
+
+def test_a_worker_of_the_installed_command_does_not_load_the_command_line(tmp_path: Path) -> None:
+    """multiprocessing starts a parsing or rendering process by importing its parent's main
+    module; the installed `aggregator` script, written here as pip writes it, imports the whole
+    command line (SQLAlchemy, Click, Rich), which a worker would then load for nothing."""
+    script = tmp_path / "aggregator"
+    script.write_text(
+        dedent(
+            """\
+            import multiprocessing
+            import sys
+            from concurrent.futures import ProcessPoolExecutor
+            from aggregator.cli import main
+
+            if __name__ == "__main__":
+                sys.argv = ["aggregator", "--version"]
+                try:
+                    main()
+                except SystemExit:
+                    pass
+                probe = "sorted({'sqlalchemy', 'click', 'rich'} & set(__import__('sys').modules))"
+                for method in ("spawn", "forkserver"):
+                    context = multiprocessing.get_context(method)
+                    with ProcessPoolExecutor(1, mp_context=context) as pool:
+                        found = pool.submit(eval, probe).result()
+                    print(method, found)
+            """
+        )
+    )
+    output = subprocess.run(
+        [sys.executable, str(script)], check=True, capture_output=True, text=True, cwd=tmp_path
+    ).stdout
+
+    assert output.splitlines()[-2:] == ["spawn []", "forkserver []"]
