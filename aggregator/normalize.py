@@ -86,6 +86,10 @@ _ADDED_ATTRIBUTES = {
     },
 }
 _URL_ATTRIBUTES = frozenset({"href", "src", "cite"})
+# What urljoin and urlsplit give back unchanged once the scheme is http(s) and there is a host:
+# no space, no ";" (path parameters, which they split off and may drop), no brackets (an IPv6
+# host, which they check). The rest of the test is in _as_is.
+_AS_IS_URL = re.compile(r"https?://[^\s/?#;\[\]]+(?:[/?#][^\s;\[\]]*)?")
 _IMG = re.compile(r'<img\b((?:[^>"]|"[^"]*")*)>')
 _LINK = re.compile(r'<a\b((?:[^>"]|"[^"]*")*)>(.*?)</a>', re.DOTALL)
 _IFRAME = re.compile(r'<iframe\b((?:[^>"]|"[^"]*")*)>.*?</iframe>', re.DOTALL)
@@ -415,12 +419,26 @@ def absolute_url(value: str, base: str) -> str | None:
     value = value.strip()
     if not value:
         return None
+    if _as_is(value):
+        return value
     try:
         resolved = urljoin(base, value)
         scheme = urlsplit(resolved).scheme.lower()
     except ValueError:
         return None
     return resolved if scheme in SAFE_SCHEMES else None
+
+
+def _as_is(url: str) -> bool:
+    """Whether `url` is an absolute http(s) URL that resolving gives back as it is, whatever the
+    base: three in four links a feed gives are, and urljoin took 10 to 30 µs to say so."""
+    return (
+        _AS_IS_URL.fullmatch(url) is not None
+        and url.isascii()
+        and url.isprintable()
+        and not url.endswith(("?", "#"))
+        and "?#" not in url
+    )
 
 
 def plain_text(markup: str) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import lxml.html
 import pytest
@@ -560,6 +560,33 @@ def test_absolute_url_only_returns_safe_schemes(value: str, base: str) -> None:
     assert urlsplit(resolved).scheme.lower() in SAFE_SCHEMES, resolved
     # ... and a browser reading the same string finds the same kind of scheme.
     assert browser_scheme(resolved) in SAFE_SCHEMES, resolved
+
+
+absolute_urls = st.tuples(
+    st.sampled_from(["http://", "https://", "HTTP://", "http:///"]),
+    st.text(st.sampled_from("ab.:@%[]-"), min_size=0, max_size=8),
+    st.text(st.sampled_from("/?#;ab=&. %\t\u00e9\x01[]"), max_size=16),
+).map("".join)
+
+
+@given(absolute_urls, bases)
+@settings(max_examples=500, deadline=None)
+@example("https://example.org/a;b", BASE)
+@example("https://example.org/a?", BASE)
+@example("https://example.org/a?#top", BASE)
+@example("https://[::1/a", BASE)
+def test_an_absolute_url_is_resolved_as_urljoin_resolves_it(value: str, base: str) -> None:
+    """Most links are absolute already and are taken as they are, without urljoin: the
+    result must be what urljoin would have given."""
+    try:
+        resolved = urljoin(base, value.strip())
+        expected = resolved if urlsplit(resolved).scheme.lower() in SAFE_SCHEMES else None
+    except ValueError:
+        expected = None
+    if not value.strip():
+        expected = None
+
+    assert absolute_url(value, base) == expected
 
 
 # Embedded players ---------------------------------------------------------------------------
