@@ -302,6 +302,21 @@ def test_parsing_processes_start_with_the_libraries_their_server_loaded() -> Non
         assert "lxml" in mapped
 
 
+def test_parsing_processes_give_the_storing_process_the_cpu_first() -> None:
+    """The one thread that stores is what a run waits for; the workers yield to it."""
+    from aggregator import update
+
+    readers = update.Readers(1)
+    try:
+        pool = asyncio.run(readers.next_pool())
+        assert pool is not None
+        theirs = pool.submit(os.getpriority, os.PRIO_PROCESS, 0).result()
+    finally:
+        readers.close()
+    ours = os.getpriority(os.PRIO_PROCESS, 0)
+    assert theirs > ours or ours == 19
+
+
 @pytest.mark.parametrize(
     ("cpus", "due", "workers"), [(1, 1000, 0), (2, 99, 0), (2, 100, 2), (16, 1000, 4)]
 )
