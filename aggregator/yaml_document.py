@@ -214,7 +214,8 @@ class _Reader:
         return merged
 
     def _merge(self, collection: _Collection, line: int) -> None:
-        """`<<: *defaults` (or a list of such): the keys come with the merge key's line."""
+        """`<<: *defaults` (or a list of such): the keys the mapping does not give itself come
+        with the merge key's line."""
         value = self._node((*collection.location, "<<"))
         sources = value if isinstance(value, list) else [value]
         for source in sources:
@@ -227,7 +228,7 @@ class _Reader:
                 )
             collection.merged.append(source)
             for key in source:
-                if isinstance(key, str):
+                if isinstance(key, str) and key not in collection.seen:
                     self._set_line((*collection.location, key), line)
 
     def _set_line(self, location: Location, line: int) -> None:

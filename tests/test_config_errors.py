@@ -1035,11 +1035,14 @@ def test_a_bad_value_reached_through_an_alias_is_reported_where_each_uses_it(
           - &union {url: "https://union.test/feed", interval: soon}
           - <<: *union
             url: "https://branch.test/feed"
+          - url: "https://local.test/feed"
+            interval: later
+            <<: *union
         """,
     )
 
     assert result.exit_code == 2, result.output
-    assert reported_lines(result, planet.config) == [3, 4]
+    assert reported_lines(result, planet.config) == [3, 4, 7]
     assert all("interval" in problem for problem in problems(result))
 
 
