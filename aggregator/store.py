@@ -153,11 +153,7 @@ def sync_feeds(session: Session, feeds: Iterable[FeedConfig], now: datetime) -> 
         if url not in configured and row.id not in adopted and row.status != "removed":
             changes.setdefault(row.id, {})["status"] = "removed"
     # Updates first: a feed adopted at the address it moved to frees its old one.
-    by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-    for feed_id, values in changes.items():
-        by_columns.setdefault(tuple(values), []).append({"feed_row": feed_id, **values})
-    for group in by_columns.values():
-        session.execute(_FEED_UPDATE, group)
+    _update_feeds(session, changes.items())
     if added:
         session.execute(insert(_FEED_TABLE), added)
 
@@ -288,14 +284,13 @@ def record_fetches(session: Session, fetches: Sequence[FetchRecord]) -> list[Sto
         )
         for fetch in fetches
     ]
-    # An executemany sets the columns its first row names, so rows are grouped by the columns
-    # they change ("None keeps" fields leave theirs out).
-    by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-    for fetch, stored in zip(fetches, counts, strict=True):
-        values = _feed_values(fetch, stored)
-        by_columns.setdefault(tuple(values), []).append({"feed_row": fetch.feed_id, **values})
-    for rows in by_columns.values():
-        session.execute(_FEED_UPDATE, rows)
+    _update_feeds(
+        session,
+        (
+            (fetch.feed_id, _feed_values(fetch, stored))
+            for fetch, stored in zip(fetches, counts, strict=True)
+        ),
+    )
     if fetches:
         session.execute(
             insert(_ATTEMPT_TABLE),
@@ -305,6 +300,16 @@ def record_fetches(session: Session, fetches: Sequence[FetchRecord]) -> list[Sto
 
 
 _FEED_UPDATE = update(_FEED_TABLE).where(_FEED_TABLE.c.id == bindparam("feed_row"))
+
+
+def _update_feeds(session: Session, changes: Iterable[tuple[int, dict[str, Any]]]) -> None:
+    """Write each feed's changed columns, one executemany for each set of columns: an
+    executemany sets the columns its first row names ("None keeps" fields leave theirs out)."""
+    by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for feed_id, values in changes:
+        by_columns.setdefault(tuple(values), []).append({"feed_row": feed_id, **values})
+    for rows in by_columns.values():
+        session.execute(_FEED_UPDATE, rows)
 
 
 def _feed_values(fetch: FetchRecord, counts: StoredCounts) -> dict[str, Any]:

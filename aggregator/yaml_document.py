@@ -118,7 +118,7 @@ class _Reader:
         if anchor is not None:
             self.anchored_open += 1
         if isinstance(event, yaml.ScalarEvent):
-            value = self._scalar(event)
+            value = self._scalar(event, self._scalar_tag(event))
         elif isinstance(event, yaml.SequenceStartEvent):
             _plain_tag(event, _SEQ_TAG)
             value = self._sequence(_Collection(location, anchor, event.start_mark))
@@ -149,10 +149,13 @@ class _Reader:
             self._set_line(location + where, number)
         return anchored.value
 
-    def _scalar(self, event: Any) -> Any:
-        tag = event.tag
-        if tag is None or tag == "!":
-            tag = self.loader.resolve(yaml.ScalarNode, event.value, event.implicit)
+    def _scalar_tag(self, event: Any) -> str:
+        """The tag the scalar gives, or the one its text implies (an int, a date, `<<`)."""
+        if event.tag is None or event.tag == "!":
+            return str(self.loader.resolve(yaml.ScalarNode, event.value, event.implicit))
+        return str(event.tag)
+
+    def _scalar(self, event: Any, tag: str) -> Any:
         node = yaml.ScalarNode(tag, event.value, event.start_mark, event.end_mark, event.style)
         constructors = self.loader.yaml_constructors
         construct = constructors.get(tag, constructors[None])
@@ -182,13 +185,11 @@ class _Reader:
                     key_event.start_mark,
                 )
             loader.get_event()
-            tag = key_event.tag
-            if tag is None or tag == "!":
-                tag = loader.resolve(yaml.ScalarNode, key_event.value, key_event.implicit)
+            tag = self._scalar_tag(key_event)
             if tag == _MERGE_TAG:
                 self._merge(collection, key_line)
                 continue
-            key = self._scalar(key_event)
+            key = self._scalar(key_event, tag)
             name = key_event.value
             location = (*collection.location, name)
             if name in collection.seen:
