@@ -119,6 +119,15 @@ def test_the_updating_process_loads_the_parsing_libraries_only_to_parse(module: 
     } == set()
 
 
+@pytest.mark.parametrize("module", ["aggregator.cli", "aggregator.daemon"])
+def test_the_updating_process_loads_the_publishing_libraries_only_to_publish(module: str) -> None:
+    """`aggregator update` stores before it publishes, and its memory peaks while it stores,
+    beside its parsing processes: the templates' libraries are loaded after that."""
+    loaded = _loaded_by(module)
+    assert {name.split(".")[0] for name in loaded} & {"jinja2", "markupsafe", "slugify"} == set()
+    assert not {name for name in loaded if name.startswith("aggregator.publish")}
+
+
 def test_a_worker_of_the_installed_command_does_not_load_the_command_line(tmp_path: Path) -> None:
     """multiprocessing starts a parsing or rendering process by importing its parent's main
     module; the installed `aggregator` script, written here as pip writes it, imports the whole
