@@ -2,6 +2,7 @@
 
     python -m bench [--feeds 1000] [--entries 20] [--runs 3] [--modify 0.1]
                     [--only ours|reader] [--server auto|nginx|python] [--reader-workers 32]
+                    [--python INTERPRETER]
     python -m bench --publish-entries 100000 [--feeds 1000] [--runs 3]
 
 Progress goes to stderr, the table of medians to stdout. See bench/README.md for what each row
@@ -44,6 +45,10 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
         help="reader's fetching threads; 32 matches our requests in flight",
     )  # fmt: skip
     parser.add_argument("--seed", type=int, default=7, help="seed of the farm's content")
+    parser.add_argument(
+        "--python", default=sys.executable, metavar="INTERPRETER",
+        help="the Python that runs our steps, such as a production install's (see README)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     if min(args.feeds, args.entries, args.runs, args.reader_workers) < 1:
         parser.error("--feeds, --entries, --runs and --reader-workers must be at least 1")
@@ -63,6 +68,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         server=args.server,
         reader_workers=args.reader_workers,
         seed=args.seed,
+        python=args.python,
     )
     if args.publish_entries:
         report = run_publish(options, args.publish_entries)

@@ -48,6 +48,9 @@ class Options:
     server: str = "auto"
     reader_workers: int = 32
     seed: int = 7
+    # The interpreter that runs our steps: a production install (`pip install .`, without the
+    # test extras) measures what a deployer runs; the checkout's code is used either way.
+    python: str = sys.executable
 
 
 @dataclass(frozen=True)
@@ -244,8 +247,8 @@ def write_config(path: Path, farm: Farm, port: int) -> Path:
     return path
 
 
-def _python(*arguments: str) -> list[str]:
-    return [sys.executable, *arguments]
+def _python(*arguments: str, interpreter: str = sys.executable) -> list[str]:
+    return [interpreter, *arguments]
 
 
 def _timed_step(
@@ -264,10 +267,12 @@ def _timed_step(
 def _run_ours(report: Report, options: Options, farm: Farm, config: Path, folder: Path) -> None:
     database = folder / "ours.db"
     url = f"sqlite:///{database}"
-    update = _python("-m", "bench.steps", "ours-update", str(config), url)
+    update = _python(
+        "-m", "bench.steps", "ours-update", str(config), url, interpreter=options.python
+    )  # fmt: skip
     publish = _python(
         "-m", "aggregator", "-c", str(config), "--database", url,
-        "--output", str(folder / "public"), "publish",
+        "--output", str(folder / "public"), "publish", interpreter=options.python,
     )  # fmt: skip
     # The site is first written after the cold update, into an empty folder; then again after
     # each of the other updates, into the same folder.
@@ -372,15 +377,20 @@ def run_publish(options: Options, entries: int) -> Report:
         url = f"sqlite:///{database}"
         report = Report(
             f"publish over {entries} entries of {options.feeds} feeds in SQLite; "
-            f"medians of {options.runs} runs, each into an empty folder; {_machine()}"
+            f"medians of {options.runs} runs, each into an empty folder; "
+            f"{_interpreter(options)}{_machine()}"
         )
         print(report.title, file=sys.stderr, flush=True)
-        fill = _python("-m", "bench.steps", "fill", str(config), url, str(entries))
+        fill = _python(
+            "-m", "bench.steps", "fill", str(config), url, str(entries),
+            interpreter=options.python,
+        )  # fmt: skip
         _timed_step(report, FILL, "ours", fill, workspace, database)
         for run in range(options.runs):
             publish = _python(
                 "-m", "aggregator", "-c", str(config), "--database", url,
                 "--output", str(workspace / f"public{run}"), "publish",
+                interpreter=options.python,
             )  # fmt: skip
             _timed_step(report, PUBLISH, "ours", publish, workspace, database)
             _timed_step(report, REPUBLISH, "ours", publish, workspace, database)
@@ -405,10 +415,16 @@ def _title(options: Options, server: str, tools: list[str]) -> str:
         "ours: aggregator " + metadata.version("aggregator")
         + " with the default limits (32 requests in flight, 2 per host)",
     ]  # fmt: skip
+    if options.python != sys.executable:
+        parts[-1] += f", run by {options.python}"
     if "reader" in tools:
         parts.append(f"reader {metadata.version('reader')} with {options.reader_workers} workers")
     parts.append(_machine())
     return "; ".join(parts)
+
+
+def _interpreter(options: Options) -> str:
+    return f"run by {options.python}; " if options.python != sys.executable else ""
 
 
 def _machine() -> str:
