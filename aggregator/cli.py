@@ -2,6 +2,10 @@
 
 Errors of the project become one clean message and an exit status here, and only here:
 2 for feeds.yaml, 3 for the database, 4 for the output folder.
+
+The modules of the commands that edit feeds.yaml (ruamel.yaml), import subscription lists or
+run the daemon (APScheduler) are loaded by those commands: a cron job's `update` runs without
+them.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy.engine import make_url
 
-from aggregator import __version__, feeds_file, jobs
+from aggregator import __version__, jobs
 from aggregator.config import (
     CONFIG_ENV,
     DATABASE_ENV,
@@ -30,7 +34,6 @@ from aggregator.config import (
     load_settings,
     parse_duration,
 )
-from aggregator.daemon import DaemonOptions, run_daemon
 from aggregator.db import engine_of
 from aggregator.errors import AggregatorError, ConfigError, OutputError, StorageError
 from aggregator.feed_state import CONFIRMED_MOVE, advice
@@ -38,12 +41,13 @@ from aggregator.lock import AlreadyRunning
 from aggregator.logs import configure_logging
 from aggregator.progress import ProgressReport
 from aggregator.records import FeedView, PublishResult, UpdateResult
-from aggregator.subscriptions import Imported, read_opml, read_venus
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
 
+    from aggregator import feeds_file
     from aggregator.probe import Probe
+    from aggregator.subscriptions import Imported
 
 EXIT_CODES: dict[type[AggregatorError], int] = {ConfigError: 2, StorageError: 3, OutputError: 4}
 
@@ -170,6 +174,8 @@ def check(options: Options, fix: bool, online: bool) -> None:
 
 
 def _fix_moves(settings: Settings, views: list[FeedView]) -> None:
+    from aggregator import feeds_file
+
     configured = {feed.url for feed in settings.feeds}
     moves = {
         view.url: view.moved_to
@@ -224,6 +230,8 @@ def add(
 ) -> None:
     """Fetch URL (a feed, or a web page that names its feed), show what it holds, and append it
     to feeds.yaml keeping the file's comments and layout."""
+    from aggregator import feeds_file
+
     settings = options.settings()
     try:
         http_url(url)
@@ -249,6 +257,8 @@ def add(
 @click.pass_obj
 def remove(options: Options, url: str, dry_run: bool) -> None:
     """Remove the feed with this URL from feeds.yaml, keeping the file's comments and layout."""
+    from aggregator import feeds_file
+
     settings = options.settings()
     _apply(feeds_file.remove_feed(settings.path, url), dry_run, f"removed {url}")
 
@@ -259,6 +269,8 @@ def remove(options: Options, url: str, dry_run: bool) -> None:
 @click.pass_obj
 def import_opml(options: Options, file: Path, dry_run: bool) -> None:
     """Add the feeds of an OPML subscription list to feeds.yaml (folders become tags)."""
+    from aggregator.subscriptions import read_opml
+
     _import(options, file, read_opml, dry_run, binary=True)
 
 
@@ -268,12 +280,16 @@ def import_opml(options: Options, file: Path, dry_run: bool) -> None:
 @click.pass_obj
 def import_venus(options: Options, file: Path, dry_run: bool) -> None:
     """Add the feeds of a Planet Venus or Planet Planet config.ini to feeds.yaml."""
+    from aggregator.subscriptions import read_venus
+
     _import(options, file, read_venus, dry_run, binary=False)
 
 
 def _import(
     options: Options, file: Path, reader: Callable[[Any], Imported], dry_run: bool, binary: bool
 ) -> None:
+    from aggregator import feeds_file
+
     settings = options.settings()
     try:
         imported = reader(file.read_bytes() if binary else file.read_text(encoding="utf-8"))
@@ -390,6 +406,8 @@ def publish_command(options: Options) -> None:
 def run(options: Options, poll_interval: float, publish_delay: float, grace: float) -> None:
     """Run as a daemon: poll feeds when due, publish, prune daily, reload an edited feeds.yaml
     (or on SIGHUP); stop with Ctrl-C or SIGTERM."""
+    from aggregator.daemon import DaemonOptions, run_daemon
+
     settings = options.settings()
     sessions = _open_store(settings)
     daemon_options = DaemonOptions(

@@ -128,6 +128,16 @@ def test_the_updating_process_loads_the_publishing_libraries_only_to_publish(mod
     assert not {name for name in loaded if name.startswith("aggregator.publish")}
 
 
+def test_the_command_line_loads_what_editing_importing_and_the_daemon_need_only_for_them() -> None:
+    """A cron job runs `aggregator update` every few minutes: it needs neither the round-trip
+    YAML editor of `add` and `remove`, nor the subscription readers, nor the scheduler."""
+    loaded = _loaded_by("aggregator.cli")
+    assert {name.split(".")[0] for name in loaded} & {"ruamel", "apscheduler"} == set()
+    assert {"aggregator.feeds_file", "aggregator.subscriptions", "aggregator.daemon"} & loaded == (
+        set()
+    )
+
+
 def test_a_worker_of_the_installed_command_does_not_load_the_command_line(tmp_path: Path) -> None:
     """multiprocessing starts a parsing or rendering process by importing its parent's main
     module; the installed `aggregator` script, written here as pip writes it, imports the whole
