@@ -346,6 +346,7 @@ def update_command(options: Options, ignore_schedule: bool) -> None:
                     ignore_schedule,
                     progress=report.advance,
                     started=report.start,
+                    keep_parsing_server=False,
                 )
             published = jobs.publish(settings, sessions)
     except AlreadyRunning as error:

@@ -23,7 +23,7 @@ from aggregator.feed_state import advice
 from aggregator.fetch import user_agent
 from aggregator.lock import run_lock
 from aggregator.records import EntryView, FeedHealth, FeedView, PublishResult, UpdateResult
-from aggregator.update import Progress, fetch_policy, run_update
+from aggregator.update import Progress, fetch_policy, run_update, stop_parsing_server
 from aggregator.websub import notify_hub
 
 if TYPE_CHECKING:
@@ -49,8 +49,19 @@ def update(
     progress: Progress | None = None,
     should_stop: Callable[[], bool] | None = None,
     started: Callable[[int], None] | None = None,
+    keep_parsing_server: bool = True,
 ) -> UpdateResult:
-    return run_update(sessions, settings, ignore_schedule, progress, should_stop, started)
+    """Poll the due feeds and store what they hold.
+
+    The daemon keeps its parsing processes' server from one update to the next; a single run
+    (`keep_parsing_server=False`) ends it, before the publish that follows in processes of
+    its own.
+    """
+    try:
+        return run_update(sessions, settings, ignore_schedule, progress, should_stop, started)
+    finally:
+        if not keep_parsing_server:
+            stop_parsing_server()
 
 
 RECENT = timedelta(days=30)

@@ -279,6 +279,44 @@ def test_a_host_that_cannot_start_parsing_processes_reads_every_feed_itself(
     assert "cannot start parsing processes" in result.output
 
 
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux's /proc")
+def test_a_single_update_ends_its_parsing_processes_before_it_publishes(
+    planet: Planet, feed_server: FeedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server that forks the parsing processes outlives them; `aggregator update` publishes
+    after it stores, and would carry that server's memory through the publish."""
+    from aggregator import jobs
+
+    during_publish: list[list[str]] = []
+    publish = jobs.publish
+
+    def watched(*args: Any) -> Any:
+        during_publish.append(_children())
+        return publish(*args)
+
+    monkeypatch.setattr(jobs, "publish", watched)
+    _serve_sources(planet, feed_server, parse_workers=1)
+    result = planet.run("-v", "update")
+    assert result.exit_code == 0, result.output
+    assert f"{TOTAL} new" in result.stdout
+    assert len(during_publish) == 1
+    assert [command for command in during_publish[0] if "forkserver" in command] == []
+
+
+def _children() -> list[str]:
+    """The command lines of this process's children."""
+    commands = []
+    for entry in Path("/proc").iterdir():
+        try:
+            stat = (entry / "stat").read_text()
+            parent = int(stat[stat.rindex(")") + 2 :].split()[1])
+            if parent == os.getpid():
+                commands.append((entry / "cmdline").read_text().replace("\0", " "))
+        except (OSError, ValueError):
+            continue
+    return commands
+
+
 @pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="needs Linux's /proc")
 def test_parsing_processes_start_with_the_libraries_their_server_loaded() -> None:
     """Loaded before the fork, the parsing libraries' pages are shared by every worker, and no
