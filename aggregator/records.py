@@ -1,7 +1,9 @@
 """Plain, frozen records handed from one stage to the next.
 
 Every stage takes and returns these, so each can be tested with plain values and no network or
-database; only `store` turns them into rows and back.
+database; only `store` turns them into rows and back. The records an update holds one of for
+every feed through the whole run are slotted, which keeps them about half the size: memory
+then grows less with the number of feeds.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from datetime import datetime, timedelta
 from functools import cached_property
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class FetchRequest:
     """What fetch needs to poll one feed, with the validators from its previous success."""
 
@@ -25,7 +27,7 @@ class FetchRequest:
     max_body_size: int = 10 * 1024 * 1024
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DueFeed:
     """A feed the store says is due, with the state its next result is judged against."""
 
@@ -238,7 +240,7 @@ class FeedChange:
     publish_interval: timedelta | None = None  # None keeps
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class FeedOutcome:
     """What happened to one feed in one update run."""
 
