@@ -311,7 +311,8 @@ def load_settings(
         parsed = ConfigFile.model_validate(data if data is not None else {})
     except ValidationError as error:
         problems += _problems_from(path, error, lines)
-    feeds = _feed_configs(path, parsed, data, lines, problems)
+    feeds, feed_problems = _feed_configs(path, parsed, data, lines)
+    problems += feed_problems
     if problems or parsed is None:
         raise ConfigError(sorted(problems, key=lambda problem: problem.line or 0))
     bounds = _bound_problems(path, feeds)
@@ -427,12 +428,12 @@ def _feed_configs(
     parsed: ConfigFile | None,
     data: Any,
     lines: dict[Location, int],
-    problems: list[ConfigProblem],
-) -> tuple[FeedConfig, ...]:
-    """Every feed validated, its problems added to `problems`; the feeds with the planet's
-    defaults applied when the rest of the file is valid too."""
+) -> tuple[tuple[FeedConfig, ...], list[ConfigProblem]]:
+    """Every feed validated: the feeds with the planet's defaults applied (when the rest of
+    the file is valid too), and the problems found."""
     items = data.get("feeds") if isinstance(data, dict) else None
     feeds = []
+    problems: list[ConfigProblem] = []
     for index, item in enumerate(items if isinstance(items, list) else ()):
         try:
             section = FeedSection.model_validate(item)
@@ -442,7 +443,7 @@ def _feed_configs(
         if parsed is not None:
             line = lines.get(("feeds", index))
             feeds.append(_feed_config(section, parsed.planet, parsed.defaults, line))
-    return tuple(feeds)
+    return tuple(feeds), problems
 
 
 def _problems_from(

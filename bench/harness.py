@@ -169,7 +169,7 @@ class TreeSampler:
                 return
 
     def sample(self) -> None:
-        stats = _process_stats()
+        stats = process_stats()
         children: dict[int, list[int]] = {}
         for pid, (ppid, _started, _ticks) in stats.items():
             children.setdefault(ppid, []).append(pid)
@@ -188,7 +188,7 @@ class TreeSampler:
         self.peak_pss = max(self.peak_pss, total)
 
 
-def _process_stats() -> dict[int, tuple[int, int, int]]:
+def process_stats() -> dict[int, tuple[int, int, int]]:
     """Parent pid, start time and user + system ticks of every process, by pid."""
     stats = {}
     for folder in Path("/proc").iterdir():
@@ -376,9 +376,16 @@ def run_publish(options: Options, entries: int) -> Report:
         database = workspace / "ours.db"
         url = f"sqlite:///{database}"
         report = Report(
-            f"publish over {entries} entries of {options.feeds} feeds in SQLite; "
-            f"medians of {options.runs} runs, each into an empty folder; "
-            f"{_interpreter(options)}{_machine()}"
+            "; ".join(
+                part
+                for part in (
+                    f"publish over {entries} entries of {options.feeds} feeds in SQLite",
+                    f"medians of {options.runs} runs, each into an empty folder",
+                    _run_by(options),
+                    _machine(),
+                )
+                if part
+            )
         )
         print(report.title, file=sys.stderr, flush=True)
         fill = _python(
@@ -415,16 +422,16 @@ def _title(options: Options, server: str, tools: list[str]) -> str:
         "ours: aggregator " + metadata.version("aggregator")
         + " with the default limits (32 requests in flight, 2 per host)",
     ]  # fmt: skip
-    if options.python != sys.executable:
-        parts[-1] += f", run by {options.python}"
+    parts.append(_run_by(options))
     if "reader" in tools:
         parts.append(f"reader {metadata.version('reader')} with {options.reader_workers} workers")
     parts.append(_machine())
-    return "; ".join(parts)
+    return "; ".join(part for part in parts if part)
 
 
-def _interpreter(options: Options) -> str:
-    return f"run by {options.python}; " if options.python != sys.executable else ""
+def _run_by(options: Options) -> str:
+    """Which Python ran our steps, when not the one running the bench (see --python)."""
+    return f"ours run by {options.python}" if options.python != sys.executable else ""
 
 
 def _machine() -> str:

@@ -6,6 +6,7 @@ import asyncio
 import gc
 import json
 import os
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -305,15 +306,13 @@ def test_a_single_update_ends_its_parsing_processes_before_it_publishes(
 
 def _children() -> list[str]:
     """The command lines of this process's children."""
+    from bench.harness import process_stats
+
     commands = []
-    for entry in Path("/proc").iterdir():
-        try:
-            stat = (entry / "stat").read_text()
-            parent = int(stat[stat.rindex(")") + 2 :].split()[1])
-            if parent == os.getpid():
-                commands.append((entry / "cmdline").read_text().replace("\0", " "))
-        except (OSError, ValueError):
-            continue
+    for pid, (parent, _started, _ticks) in process_stats().items():
+        if parent == os.getpid():
+            with suppress(OSError):
+                commands.append(Path(f"/proc/{pid}/cmdline").read_text().replace("\0", " "))
     return commands
 
 
