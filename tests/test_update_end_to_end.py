@@ -184,6 +184,33 @@ def test_removed_and_disabled_feeds_are_not_polled_or_shown(
     assert ist not in opml
 
 
+def test_an_edit_of_feeds_yaml_reaches_the_feed_and_its_undoing_too(
+    planet: Planet, feed_server: FeedServer
+) -> None:
+    url = feed_server.serve_fixture("/usc", "usc.rdf")
+    written = {
+        "url": url,
+        "name": "USC",
+        "link": "https://usc.example.org/",
+        "avatar": "https://usc.example.org/logo.png",
+        "tags": ["ukraine", "solidarity"],
+        "language": "en",
+    }
+    shown = ("name", "link", "avatar", "tags", "language")
+    planet.write_config([written])
+    planet.run("-v", "update")
+    assert {key: _states(planet)[url][key] for key in shown} == {key: written[key] for key in shown}
+    planet.write_config([{"url": url, "name": "Ukraine Solidarity", "tags": ["ukraine"]}])
+    state = _states(planet)[url]
+    assert (state["name"], state["tags"]) == ("Ukraine Solidarity", ["ukraine"])
+    # Without a link of its own, a feed shows the site its feed names.
+    assert state["link"] == "http://ukrainesolidaritycampaign.org"
+    assert (state["avatar"], state["language"]) == (None, None)
+    planet.write_config([written])
+    assert {key: _states(planet)[url][key] for key in shown} == {key: written[key] for key in shown}
+    assert _states(planet)[url]["entry_count"] == 5
+
+
 def test_feeds_command_prints_a_line_per_feed(planet: Planet, feed_server: FeedServer) -> None:
     url = feed_server.serve_fixture("/usc", "usc.rdf")
     planet.write_config([{"url": url, "name": "USC"}, {"url": feed_server.url("/nope")}])
