@@ -64,7 +64,7 @@ NETWORK_AND_DATABASE = ("httpx", "sqlalchemy", "alembic")
 def _loaded_by(module: str) -> set[str]:
     code = (
         "import importlib, json, sys; importlib.import_module(sys.argv[1]); "
-        "print(json.dumps(sorted(sys.modules)))"
+        "print(json.dumps(sorted(name for name, module in sys.modules.items() if module)))"
     )
     output = subprocess.run(
         [sys.executable, "-c", code, module], check=True, capture_output=True, text=True
