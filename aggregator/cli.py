@@ -21,8 +21,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
-from rich.console import Console
-from rich.table import Table
 from sqlalchemy.engine import make_url
 
 from aggregator import __version__, jobs
@@ -39,7 +37,7 @@ from aggregator.errors import AggregatorError, ConfigError, OutputError, Storage
 from aggregator.feed_state import CONFIRMED_MOVE, advice
 from aggregator.lock import AlreadyRunning
 from aggregator.logs import configure_logging
-from aggregator.progress import ProgressReport
+from aggregator.progress import ProgressReport, progress_terminal
 from aggregator.records import FeedView, PublishResult, UpdateResult
 
 if TYPE_CHECKING:
@@ -335,8 +333,8 @@ def update_command(options: Options, ignore_schedule: bool) -> None:
     """
     settings = options.settings()
     sessions = _open_store(settings)
-    console = Console(stderr=True)
-    report = ProgressReport(console if console.is_terminal else None, options.verbose > 0)
+    terminal = progress_terminal()
+    report = ProgressReport(terminal, options.verbose > 0)
     try:
         with jobs.exclusive(settings, sessions):
             with report:
@@ -355,7 +353,7 @@ def update_command(options: Options, ignore_schedule: bool) -> None:
     for outcome in result.outcomes:
         if outcome.error:
             click.echo(f"failed: {outcome.name} <{outcome.url}>: {outcome.error}", err=True)
-    if options.verbose or console.is_terminal:
+    if options.verbose or terminal is not None:
         click.echo(_update_summary(result, published))
 
 
@@ -432,6 +430,9 @@ def feeds(options: Options, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps([_feed_json(view, hints[view.url]) for view in views], indent=2))
         return
+    from rich.console import Console
+    from rich.table import Table
+
     console = Console()
     if console.is_terminal:
         table = Table(*_COLUMNS)

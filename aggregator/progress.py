@@ -1,22 +1,33 @@
 """Progress of an update for a person: a rich bar on a terminal, plain lines with -v in a pipe,
-nothing otherwise (cron mails only what is printed)."""
+nothing otherwise (cron mails only what is printed).
+
+Rich is loaded only for a terminal: a cron job's update, which shows no bar, saves its 2.2 MiB
+and its start-up.
+"""
 
 from __future__ import annotations
 
+import sys
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 import click
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-)
 
 from aggregator.records import FeedOutcome
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import Progress, TaskID
+
+
+def progress_terminal() -> Console | None:
+    """The terminal on stderr that a bar is drawn on; None in a pipe or a file."""
+    if not sys.stderr.isatty():
+        return None
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    return console if console.is_terminal else None
 
 
 class ProgressReport:
@@ -30,6 +41,14 @@ class ProgressReport:
 
     def __enter__(self) -> ProgressReport:
         if self.terminal is not None:
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+            )
+
             self._bar = Progress(
                 TextColumn("[bold]feeds"),
                 BarColumn(),

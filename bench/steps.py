@@ -10,9 +10,9 @@ of its process tree report them for that child and its workers alone) and includ
 a cron job pays. Each prints one JSON line of counts on stdout,
 which the harness checks, so a step that silently fetched nothing cannot pass as fast.
 
-`ours-update` calls the update job as `aggregator update --all` does, inside the same run lock,
-but without the publish that the command always does afterwards: publishing is timed as a step
-of its own with the real `aggregator publish` command.
+`ours-update` loads what `aggregator update --all` loads and calls the update job as it does,
+inside the same run lock, but without the publish that the command always does afterwards:
+publishing is timed as a step of its own with the real `aggregator publish` command.
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ from typing import Any
 
 
 def ours_update(config: str, database: str) -> dict[str, Any]:
+    # The command line's module too, so that the step holds what `aggregator update` holds.
+    import aggregator.cli  # noqa: F401
     from aggregator import jobs
     from aggregator.config import load_settings
 

@@ -138,6 +138,16 @@ def test_the_command_line_loads_what_editing_importing_and_the_daemon_need_only_
     )
 
 
+@pytest.mark.parametrize("module", ["aggregator.cli", "aggregator.jobs"])
+def test_a_cron_update_loads_neither_rich_nor_the_http_clients_command_line(module: str) -> None:
+    """A progress bar is drawn only on a terminal, which cron has none of; and httpx's own
+    command-line client (Rich's syntax highlighting, Pygments' lexers) is never run here."""
+    loaded = _loaded_by(module)
+    assert "httpx" in loaded
+    assert {name.split(".")[0] for name in loaded} & {"rich", "pygments"} == set()
+    assert "httpx._main" not in loaded
+
+
 def test_a_worker_of_the_installed_command_does_not_load_the_command_line(tmp_path: Path) -> None:
     """multiprocessing starts a parsing or rendering process by importing its parent's main
     module; the installed `aggregator` script, written here as pip writes it, imports the whole
