@@ -81,8 +81,30 @@ def test_storing_replays_what_a_cold_update_recorded(
 ) -> None:
     recorded = tmp_path / "batches.pickle"
     storing.main(["record", str(recorded), "--feeds", str(FEEDS), "--entries", str(ENTRIES)])
-    storing.main(["replay", str(recorded), "--runs", "2"])
+    storing.main(["replay", str(recorded), "--runs", "2", "--statements"])
     output = capsys.readouterr().out
     assert "batches recorded" in output
     assert output.count(f"{FEEDS * ENTRIES} entries stored") == 2
     assert "median" in output
+    # Every new entry is inserted once a run, and checked against other feeds' entries.
+    rows = {line.split("|")[1].strip(): line.split("|")[2].strip() for line in output.splitlines()
+            if line.startswith("| ") and line.count("|") == 5}  # fmt: skip
+    assert rows["INSERT entries ON CONFLICT"] == str(2 * FEEDS)
+    assert rows["WITH wanted"] == str(2 * FEEDS)
+
+
+@pytest.mark.parametrize(
+    ("sql", "kind"),
+    [
+        ("INSERT INTO entry_sketches (hash, entry_id) VALUES (?, ?)", "INSERT entry_sketches"),
+        (
+            "INSERT INTO sketch_values (hash, entries) VALUES (?, ?) ON CONFLICT (hash) DO UPDATE",
+            "INSERT sketch_values ON CONFLICT",
+        ),
+        ("WITH wanted AS MATERIALIZED (SELECT 1) SELECT 2", "WITH wanted"),
+        ("UPDATE feeds SET etag=? WHERE feeds.id = ?", "UPDATE feeds"),
+        ("SELECT entries.id FROM entries WHERE entries.feed_id = ?", "SELECT entries"),
+    ],
+)
+def test_statements_are_named_by_verb_and_table(sql: str, kind: str) -> None:
+    assert storing.statement_kind(sql) == kind
