@@ -29,6 +29,7 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from functools import partial
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from aggregator.records import CleanEntry, ParsedEntry
@@ -123,19 +124,26 @@ def link_key(url: str) -> str:
 
 
 def sketch(entry: CleanEntry) -> list[int]:
+    """The SKETCH_SIZE smallest 64-bit BLAKE2b hashes of the entry's distinct word 4-grams.
+
+    Stored sketches are compared with new ones, so these values must never change. Each step
+    over the hundred-odd shingles of an entry runs inside C (zip, map, join), without a line of
+    Python for each: the sketch was a fifth of a parsing worker's time.
+    """
     words = _words(f"{entry.title} {entry.text or entry.summary}")
-    shingles = {
-        " ".join(words[index : index + SHINGLE_WORDS])
-        for index in range(max(1, len(words) - SHINGLE_WORDS + 1))
-    }
-    shingles.discard("")
+    # Each row of zip is SHINGLE_WORDS words in a row; it stops at the shortest, the last.
+    runs = zip(*(words[start:] for start in range(SHINGLE_WORDS)), strict=False)
+    shingles = set(map(" ".join, runs))
     if len(shingles) < MIN_SHINGLES:
         return []
     # The hashes are read as one run of big-endian 64-bit integers: a call to int.from_bytes
     # for each of a hundred shingles cost a fifth of the sketch.
-    blake2b = hashlib.blake2b
-    digests = b"".join([blake2b(text.encode(), digest_size=8).digest() for text in shingles])
+    digests = b"".join(map(_DIGEST, map(_HASHER, map(str.encode, shingles))))
     return sorted(struct.unpack(f">{len(shingles)}Q", digests))[:SKETCH_SIZE]
+
+
+_HASHER = partial(hashlib.blake2b, digest_size=8)
+_DIGEST = hashlib.blake2b.digest
 
 
 def format_fingerprint(values: Sequence[int]) -> str:

@@ -133,6 +133,21 @@ def _from_pair(side: dict[str, str]):  # type: ignore[no-untyped-def]
     return entry
 
 
+def test_a_sketch_is_the_one_earlier_versions_stored() -> None:
+    """Stored sketches are compared with the sketches of new entries: were the hashing of the
+    shingles to change, a republication of a story stored before an upgrade would no longer be
+    found. These values were computed by the first version that stored sketches."""
+    published = datetime(2021, 2, 9, tzinfo=UTC)
+    item = ("Recall conference now", "https://left.example/recall", "r1", published)
+    document = _rss("Left News", [item])
+    (entry,) = _entries(document, "https://left.example/feed")
+    values = entry.fingerprint.split()
+    assert len(values) == 64
+    assert values[:4] == ["006dc619778e95d5", "032a34e5f872c500", "03af5914e7bcc76d",
+                          "0b6897ab979214ce"]  # fmt: skip
+    assert values[-1] == "a4ca123bb3f3b62d"
+
+
 def test_the_labelled_pairs_are_judged_with_high_precision_and_recall() -> None:
     pairs = json.loads(PAIRS.read_text(encoding="utf-8"))
     assert len(pairs) >= 60
