@@ -336,12 +336,26 @@ def reader_available() -> bool:
     return True
 
 
+def compile_checkout(interpreter: str) -> None:
+    """Write the bytecode of the checkout's code, as `pip install` does for a deployer's.
+
+    The steps import the checkout's code (through PYTHONPATH), where an environment that sets
+    PYTHONDONTWRITEBYTECODE, as containers often do, leaves no bytecode: every step then
+    compiled our modules again (all of them take 0.1 s), which a deployed install never does.
+    """
+    subprocess.run(
+        [interpreter, "-m", "compileall", "-q", str(ROOT / "aggregator"), str(ROOT / "bench")],
+        check=True,
+    )
+
+
 def run_updates(options: Options) -> Report:
     tools = [tool for tool in TOOLS if options.only in (None, tool)]
     if "reader" in tools and not reader_available():
         print("reader is not installed (pip install reader sgmllib3k); measuring ours only",
               file=sys.stderr)  # fmt: skip
         tools.remove("reader")
+    compile_checkout(options.python)
     workspace = _workspace()
     try:
         farm = Farm(workspace / "farm", options.feeds, options.entries, options.seed)
@@ -369,6 +383,7 @@ def run_updates(options: Options) -> Report:
 
 def run_publish(options: Options, entries: int) -> Report:
     """Time `aggregator publish` alone over a database filled with `entries` entries."""
+    compile_checkout(options.python)
     workspace = _workspace()
     try:
         farm = Farm(workspace, options.feeds, 0, options.seed)

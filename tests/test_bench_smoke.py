@@ -7,6 +7,8 @@ update, nothing new from the all-304 one, one entry per modified feed from the c
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,6 +16,7 @@ import pytest
 from bench import storing
 from bench.__main__ import main
 from bench.farm import Farm
+from bench.harness import ROOT, compile_checkout
 
 FEEDS, ENTRIES = 5, 3
 
@@ -50,6 +53,19 @@ def test_ours_rows_and_counts(capsys: pytest.CaptureFixture[str]) -> None:
     assert stored["cold update"] == stored["publish"] == FEEDS * ENTRIES
     assert stored["all-304 update"] == FEEDS * ENTRIES
     assert stored["changed update"] == FEEDS * ENTRIES + 2
+
+
+def test_steps_start_from_bytecode_as_an_install_does() -> None:
+    """The steps import the checkout's code; a deployer's install has its bytecode written at
+    install time, so the steps must not compile it again at every start."""
+    compile_checkout(sys.executable)
+    modules = [*(ROOT / "aggregator").glob("*.py"), *(ROOT / "bench").glob("*.py")]
+    missing = [
+        module.name
+        for module in modules
+        if not Path(importlib.util.cache_from_source(str(module))).is_file()
+    ]
+    assert modules and not missing
 
 
 def test_reader_rows_and_counts(capsys: pytest.CaptureFixture[str]) -> None:
