@@ -68,6 +68,15 @@ def test_steps_start_from_bytecode_as_an_install_does() -> None:
     assert modules and not missing
 
 
+def test_bytecode_that_cannot_be_written_does_not_stop_the_bench(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A checkout the bench cannot write to is still measured, with a warning (`false` stands
+    for an interpreter whose compileall fails)."""
+    compile_checkout("false")
+    assert "bytecode could not all be written" in capsys.readouterr().err
+
+
 def test_reader_rows_and_counts(capsys: pytest.CaptureFixture[str]) -> None:
     pytest.importorskip("reader")
     rows = _run(capsys, "reader")
