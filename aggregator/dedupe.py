@@ -128,7 +128,7 @@ def sketch(entry: CleanEntry) -> list[int]:
 
     Stored sketches are compared with new ones, so these values must never change. Each step
     over the hundred-odd shingles of an entry runs inside C (zip, map, join), without a line of
-    Python for each: the sketch was a fifth of a parsing worker's time.
+    Python for each: the sketch is about a quarter of a parsing worker's instructions.
     """
     words = _words(f"{entry.title} {entry.text or entry.summary}")
     # Each row of zip is SHINGLE_WORDS words in a row; it stops at the shortest, the last.

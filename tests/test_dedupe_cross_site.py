@@ -136,7 +136,7 @@ def _from_pair(side: dict[str, str]):  # type: ignore[no-untyped-def]
 def test_a_sketch_is_the_one_earlier_versions_stored() -> None:
     """Stored sketches are compared with the sketches of new entries: were the hashing of the
     shingles to change, a republication of a story stored before an upgrade would no longer be
-    found. These values were computed by the first version that stored sketches."""
+    found. The values below are those an earlier version stored."""
     published = datetime(2021, 2, 9, tzinfo=UTC)
     item = ("Recall conference now", "https://left.example/recall", "r1", published)
     document = _rss("Left News", [item])
