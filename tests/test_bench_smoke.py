@@ -21,13 +21,23 @@ from bench.harness import ROOT, compile_checkout
 FEEDS, ENTRIES = 5, 3
 
 
-def _rows(output: str) -> dict[tuple[str, str], list[str]]:
-    rows = {}
+def _table_rows(output: str, columns: int) -> list[list[str]]:
+    """The cells of each row of the Markdown tables in `output` that have `columns` columns,
+    headers and rules left out."""
+    rows: list[list[str]] = []
     for line in output.splitlines():
         cells = [cell.strip() for cell in line.strip("|").split("|")]
-        if line.startswith("| ") and len(cells) == 9 and cells[0] not in ("step", "---"):
-            rows[(cells[0], cells[1])] = cells[2:]
+        if not line.startswith("| ") or len(cells) != columns:
+            continue
+        if line.startswith("| ---"):
+            rows.pop()  # the header above the rule
+        else:
+            rows.append(cells)
     return rows
+
+
+def _rows(output: str) -> dict[tuple[str, str], list[str]]:
+    return {(cells[0], cells[1]): cells[2:] for cells in _table_rows(output, 9)}
 
 
 def _run(capsys: pytest.CaptureFixture[str], only: str) -> dict[tuple[str, str], list[str]]:
@@ -112,8 +122,7 @@ def test_storing_replays_what_a_cold_update_recorded(
     assert output.count(f"{FEEDS * ENTRIES} entries stored") == 2
     assert "median" in output
     # Every new entry is inserted once a run, and checked against other feeds' entries.
-    rows = {line.split("|")[1].strip(): line.split("|")[2].strip() for line in output.splitlines()
-            if line.startswith("| ") and line.count("|") == 5}  # fmt: skip
+    rows = {cells[0]: cells[1] for cells in _table_rows(output, 4)}
     assert rows["INSERT entries ON CONFLICT"] == str(2 * FEEDS)
     assert rows["WITH wanted"] == str(2 * FEEDS)
 
