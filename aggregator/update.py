@@ -18,15 +18,16 @@ recorded on that feed; only a database failure stops the run.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import multiprocessing
 import multiprocessing.forkserver
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from contextlib import aclosing
+from contextlib import aclosing, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
@@ -67,6 +68,9 @@ WAITING_PER_WORKER = 4
 QUIET_BATCH = 100
 # The most feeds stored in one transaction.
 STORE_BATCH = 200
+# Allocations between two collections of the youngest generation during an update (Python's
+# default is 700); see fewer_collections.
+YOUNG_COLLECTION_THRESHOLD = 10_000
 
 
 def run_update(
@@ -80,20 +84,41 @@ def run_update(
     """Poll the due feeds. `started` learns how many are due; `should_stop` ends the run early
     between two feeds (each feed already stored stays stored)."""
     clock = time.monotonic()
-    with storage_errors(), sessions.begin() as session:
-        store.sync_feeds(session, settings.feeds, datetime.now(UTC))
-        due = store.due_feeds(session, datetime.now(UTC), ignore_schedule)
-    policy = fetch_policy(settings)
-    configs = {config.url: config for config in settings.feeds}
-    work = [(feed, configs[feed.url]) for feed in due]
-    if started is not None:
-        started(len(work))
-    readers = Readers.for_setting(settings.planet.parse_workers, len(work))
-    try:
-        outcomes = asyncio.run(_poll(sessions, work, policy, readers, progress, should_stop))
-    finally:
-        readers.close()
+    with fewer_collections():
+        with storage_errors(), sessions.begin() as session:
+            store.sync_feeds(session, settings.feeds, datetime.now(UTC))
+            due = store.due_feeds(session, datetime.now(UTC), ignore_schedule)
+        policy = fetch_policy(settings)
+        configs = {config.url: config for config in settings.feeds}
+        work = [(feed, configs[feed.url]) for feed in due]
+        if started is not None:
+            started(len(work))
+        readers = Readers.for_setting(settings.planet.parse_workers, len(work))
+        try:
+            outcomes = asyncio.run(_poll(sessions, work, policy, readers, progress, should_stop))
+        finally:
+            readers.close()
     return UpdateResult(outcomes=tuple(outcomes), duration=time.monotonic() - clock)
+
+
+@contextmanager
+def fewer_collections() -> Iterator[None]:
+    """Run the cyclic garbage collector less often while the update runs.
+
+    An update allocates objects by the million and holds thousands at a time (the results
+    waiting to be stored, each with its entries), and at Python's default threshold the
+    collector walked them again and again: in a cold update of 1,000 feeds, 0.7 to 0.8 s of the
+    updating process's 9 to 11 s of CPU (a third of the time of the thread that receives the
+    parsing processes' results), 0.14 to 0.16 s at this threshold, for 1.5 MiB more at the
+    peak. Little of what an update allocates forms cycles, so little waits longer to be freed.
+    The setting is the process's, and is put back when the update ends.
+    """
+    threshold = gc.get_threshold()
+    gc.set_threshold(max(threshold[0], YOUNG_COLLECTION_THRESHOLD), *threshold[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*threshold)
 
 
 class Readers:

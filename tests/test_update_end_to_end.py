@@ -263,6 +263,30 @@ def test_an_unexpected_error_in_one_feed_does_not_stop_the_others(
     )
 
 
+def test_an_update_runs_the_garbage_collector_less_often_and_then_as_before(
+    planet: Planet, feed_server: FeedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The collector walks every object an update holds each time it runs (see
+    update.fewer_collections); a daemon's other jobs keep the process's own setting."""
+    from aggregator import store, update
+
+    while_storing: list[int] = []
+    real = store.record_fetches
+
+    def recording(*args: Any) -> Any:
+        while_storing.append(gc.get_threshold()[0])
+        return real(*args)
+
+    monkeypatch.setattr(store, "record_fetches", recording)
+    before = gc.get_threshold()
+    assert before[0] < update.YOUNG_COLLECTION_THRESHOLD
+    _serve_sources(planet, feed_server)
+    assert planet.run("update").exit_code == 0
+    assert while_storing
+    assert min(while_storing) == update.YOUNG_COLLECTION_THRESHOLD
+    assert gc.get_threshold() == before
+
+
 def test_feeds_read_in_parsing_processes_publish_the_same_site(
     planet: Planet, feed_server: FeedServer, tmp_path: Path
 ) -> None:
