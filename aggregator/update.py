@@ -108,8 +108,8 @@ def fewer_collections() -> Iterator[None]:
     An update allocates objects by the million and holds thousands at a time (the results
     waiting to be stored, each with its entries), and at Python's default threshold the
     collector walked them again and again: in a cold update of 1,000 feeds, 0.7 to 0.8 s of the
-    updating process's 9 to 11 s of CPU (a third of the time of the thread that receives the
-    parsing processes' results), 0.14 to 0.16 s at this threshold, for 1.5 MiB more at the
+    updating process's 10 to 12 s of CPU (a third of the time of the thread that receives the
+    parsing processes' results), 0.14 to 0.18 s at this threshold, for 1.5 MiB more at the
     peak. Little of what an update allocates forms cycles, so little waits longer to be freed.
     The setting is the process's, and is put back when the update ends.
     """
