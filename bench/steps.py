@@ -25,8 +25,11 @@ from typing import Any
 
 
 def ours_update(config: str, database: str) -> dict[str, Any]:
-    # The command line's module too, so that the step holds what `aggregator update` holds.
-    import aggregator.cli  # noqa: F401
+    # The command line too, loaded as the command loads it, so that the step holds what
+    # `aggregator update` holds.
+    from aggregator.__main__ import load_command_line
+
+    load_command_line()
     from aggregator import jobs
     from aggregator.config import load_settings
 
