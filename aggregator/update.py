@@ -73,34 +73,6 @@ STORE_BATCH = 200
 YOUNG_COLLECTION_THRESHOLD = 10_000
 
 
-def run_update(
-    sessions: sessionmaker[Session],
-    settings: Settings,
-    ignore_schedule: bool = False,
-    progress: Progress | None = None,
-    should_stop: Callable[[], bool] | None = None,
-    started: Callable[[int], None] | None = None,
-) -> UpdateResult:
-    """Poll the due feeds. `started` learns how many are due; `should_stop` ends the run early
-    between two feeds (each feed already stored stays stored)."""
-    clock = time.monotonic()
-    with fewer_collections():
-        with storage_errors(), sessions.begin() as session:
-            store.sync_feeds(session, settings.feeds, datetime.now(UTC))
-            due = store.due_feeds(session, datetime.now(UTC), ignore_schedule)
-        policy = fetch_policy(settings)
-        configs = {config.url: config for config in settings.feeds}
-        work = [(feed, configs[feed.url]) for feed in due]
-        if started is not None:
-            started(len(work))
-        readers = Readers.for_setting(settings.planet.parse_workers, len(work))
-        try:
-            outcomes = asyncio.run(_poll(sessions, work, policy, readers, progress, should_stop))
-        finally:
-            readers.close()
-    return UpdateResult(outcomes=tuple(outcomes), duration=time.monotonic() - clock)
-
-
 @contextmanager
 def fewer_collections() -> Iterator[None]:
     """Run the cyclic garbage collector less often while the update runs.
@@ -119,6 +91,34 @@ def fewer_collections() -> Iterator[None]:
         yield
     finally:
         gc.set_threshold(*threshold)
+
+
+@fewer_collections()
+def run_update(
+    sessions: sessionmaker[Session],
+    settings: Settings,
+    ignore_schedule: bool = False,
+    progress: Progress | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    started: Callable[[int], None] | None = None,
+) -> UpdateResult:
+    """Poll the due feeds. `started` learns how many are due; `should_stop` ends the run early
+    between two feeds (each feed already stored stays stored)."""
+    clock = time.monotonic()
+    with storage_errors(), sessions.begin() as session:
+        store.sync_feeds(session, settings.feeds, datetime.now(UTC))
+        due = store.due_feeds(session, datetime.now(UTC), ignore_schedule)
+    policy = fetch_policy(settings)
+    configs = {config.url: config for config in settings.feeds}
+    work = [(feed, configs[feed.url]) for feed in due]
+    if started is not None:
+        started(len(work))
+    readers = Readers.for_setting(settings.planet.parse_workers, len(work))
+    try:
+        outcomes = asyncio.run(_poll(sessions, work, policy, readers, progress, should_stop))
+    finally:
+        readers.close()
+    return UpdateResult(outcomes=tuple(outcomes), duration=time.monotonic() - clock)
 
 
 class Readers:

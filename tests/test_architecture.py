@@ -194,7 +194,7 @@ def test_a_worker_of_the_installed_command_does_not_load_the_command_line(
 
 
 def test_the_command_loads_its_libraries_without_collecting_garbage_and_keeps_them_frozen() -> None:
-    """Every cron run loads some 80,000 objects that live to its end; the collector walking
+    """Every cron run loads some 130,000 objects that live to its end; the collector walking
     them while they load, and at each full collection afterwards, is start-up time for
     nothing (aggregator.__main__)."""
     code = dedent(
