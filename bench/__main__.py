@@ -4,6 +4,7 @@
                     [--only ours|reader] [--server auto|nginx|python] [--reader-workers 32]
                     [--python INTERPRETER]
     python -m bench --publish-entries 100000 [--feeds 1000] [--runs 3]
+    python -m bench --hostile [--bomb-mib 1024] [--hostile-timeout 30s] [--feeds 1000] [--runs 3]
 
 Progress goes to stderr, the table of medians to stdout. See bench/README.md for what each row
 measures.
@@ -15,7 +16,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from bench.harness import Options, print_report, run_publish, run_updates
+from bench.harness import Options, print_report, run_hostile, run_publish, run_updates
 
 
 def parse(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -37,6 +38,18 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
         help="instead: fill a database with N entries and time `aggregator publish` alone",
     )  # fmt: skip
     parser.add_argument(
+        "--hostile", action="store_true",
+        help="instead: our cold update of the farm alone and with three hostile feeds, in turns",
+    )  # fmt: skip
+    parser.add_argument(
+        "--bomb-mib", type=int, default=1024, metavar="MIB",
+        help="with --hostile: what the gzip bomb inflates to",
+    )  # fmt: skip
+    parser.add_argument(
+        "--hostile-timeout", default="30s", metavar="DURATION",
+        help="with --hostile: the hostile feeds' timeout in feeds.yaml (30s, the default)",
+    )  # fmt: skip
+    parser.add_argument(
         "--server", choices=("auto", "nginx", "python"), default="auto",
         help="what serves the farm; auto is nginx when installed",
     )  # fmt: skip
@@ -54,6 +67,10 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
         parser.error("--feeds, --entries, --runs and --reader-workers must be at least 1")
     if not 0 <= args.modify <= 1:
         parser.error("--modify is a fraction between 0 and 1")
+    if args.hostile and (args.publish_entries or args.only == "reader"):
+        parser.error("--hostile measures our update alone, not with --publish-entries or reader")
+    if args.bomb_mib < 1:
+        parser.error("--bomb-mib must be at least 1")
     return args
 
 
@@ -69,9 +86,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         reader_workers=args.reader_workers,
         seed=args.seed,
         python=args.python,
+        bomb_mib=args.bomb_mib,
+        hostile_timeout=args.hostile_timeout,
     )
     if args.publish_entries:
         report = run_publish(options, args.publish_entries)
+    elif args.hostile:
+        report = run_hostile(options)
     else:
         report = run_updates(options)
     print_report(report, sys.stdout)

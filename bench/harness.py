@@ -22,11 +22,14 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from importlib import metadata
 from pathlib import Path
 from typing import Any, TextIO
 
 from bench.farm import HOSTS, RSS_SHARE, Farm
+from bench.hostile_memory import gzip_bomb
+from bench.hostile_memory import serve as serve_hostile
 from bench.server import serve_farm
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,6 +39,10 @@ COLD, ALL_304, CHANGED, PUBLISH, FILL = (
 )  # fmt: skip
 # Publishing again into the folder of the last publish, as a cron job does after each update.
 REPUBLISH, REPUBLISH_CHANGED = "publish again, nothing new", "publish again, after changed"
+FARM_ALONE, WITH_HOSTILE = "cold update, farm alone", "cold update, with hostile feeds"
+# What hostile_memory.py's server answers at these paths: a gzip bomb, an endless body and a
+# body dripped a byte a second.
+HOSTILE_PATHS = ("/bomb", "/endless", "/drip")
 
 
 @dataclass(frozen=True)
@@ -51,6 +58,10 @@ class Options:
     # The interpreter that runs our steps: a production install (`pip install .`, without the
     # test extras) measures what a deployer runs; the checkout's code is used either way.
     python: str = sys.executable
+    # The hostile feeds' run (run_hostile): how far the bomb inflates, and the timeout that
+    # feeds.yaml gives those feeds (the default of every feed).
+    bomb_mib: int = 1024
+    hostile_timeout: str = "30s"
 
 
 @dataclass(frozen=True)
@@ -70,6 +81,8 @@ class Report:
     title: str
     samples: dict[tuple[str, str], list[Sample]] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    # Lines printed under the table: what a run measured besides its steps.
+    details: list[str] = field(default_factory=list)
 
     def add(self, step: str, tool: str, sample: Sample) -> None:
         self.samples.setdefault((step, tool), []).append(sample)
@@ -231,13 +244,15 @@ def merged_entries(database: Path) -> int:
     return int(count)
 
 
-def write_config(path: Path, farm: Farm, port: int) -> Path:
-    """feeds.yaml for the farm, with the default limits: 32 requests in flight, 2 per host."""
+def write_config(path: Path, farm: Farm, port: int, first: Sequence[str] = ()) -> Path:
+    """feeds.yaml for the farm, with the default limits: 32 requests in flight, 2 per host.
+    `first` are lines of feeds listed before the farm's."""
     lines = [
         "planet:",
         "  title: Benchmark planet",
         "  link: https://planet.example.org/",
         "feeds:",
+        *first,
     ]
     lines += [
         f"  - {{url: {json.dumps(farm.url(index, port))}, name: {json.dumps(farm.title(index))}}}"
@@ -425,6 +440,116 @@ def run_publish(options: Options, entries: int) -> Report:
         shutil.rmtree(workspace, ignore_errors=True)
 
 
+def run_hostile(options: Options) -> Report:
+    """Our cold update of the farm alone and with three hostile feeds listed first, in turns:
+    whether a gzip bomb, an endless body and a body dripped a byte a second slow the fetching
+    of the other feeds. The hostile feeds come from hostile_memory.py's server, in this
+    process, on 127.0.0.1 (none of the farm's addresses), so they take none of the farm's
+    per-host places but three of the places of the whole run."""
+    compile_checkout(options.python)
+    workspace = _workspace()
+    hostile_server = serve_hostile(gzip_bomb(options.bomb_mib))
+    try:
+        farm = Farm(workspace / "farm", options.feeds, options.entries, options.seed)
+        farm.write()
+        port = hostile_server.server_address[1]
+        hostile = [f"http://127.0.0.1:{port}{path}" for path in HOSTILE_PATHS]
+        first = [
+            f"  - {{url: {json.dumps(url)}, name: {json.dumps(path)}, "
+            f"timeout: {json.dumps(options.hostile_timeout)}}}"
+            for url, path in zip(hostile, HOSTILE_PATHS, strict=True)
+        ]
+        with serve_farm(farm.folder, options.server) as served:
+            report = Report(_hostile_title(options, served.server))
+            print(report.title, file=sys.stderr, flush=True)
+            configs = {
+                FARM_ALONE: write_config(workspace / "alone.yaml", farm, served.port),
+                WITH_HOSTILE: write_config(workspace / "hostile.yaml", farm, served.port, first),
+            }
+            spans: dict[str, list[float]] = {}
+            outcomes: dict[str, str] = {}
+            for run in range(options.runs):
+                print(f"run {run + 1} of {options.runs}", file=sys.stderr, flush=True)
+                for number, step in enumerate(configs if run % 2 == 0 else reversed(configs)):
+                    folder = workspace / f"run{run}-{number}"
+                    folder.mkdir()
+                    database = folder / "ours.db"
+                    update = _python(
+                        "-m", "bench.steps", "ours-update", str(configs[step]),
+                        f"sqlite:///{database}", interpreter=options.python,
+                    )  # fmt: skip
+                    sample = _timed_step(report, step, "ours", update, folder, database)
+                    failed = len(hostile) if step == WITH_HOSTILE else 0
+                    report.check(step, "ours", sample, polled=options.feeds + failed,
+                                 new=options.feeds * options.entries, failed=failed)  # fmt: skip
+                    spans.setdefault(step, []).append(farm_fetch_span(database, hostile))
+                    if failed:
+                        outcomes = last_errors(database, hostile)
+            report.details = _hostile_details(spans, outcomes, hostile)
+        return report
+    finally:
+        hostile_server.shutdown()
+        shutil.rmtree(workspace, ignore_errors=True)
+
+
+def farm_fetch_span(database: Path, hostile: Sequence[str]) -> float:
+    """Seconds from the run's first fetch to the end of the last fetch of a feed not in
+    `hostile`, from the fetch history the update stored."""
+    with sqlite3.connect(database) as connection:
+        rows = connection.execute(
+            "SELECT feeds.url, fetch_attempts.started_at, fetch_attempts.duration_ms "
+            "FROM fetch_attempts JOIN feeds ON feeds.id = fetch_attempts.feed_id"
+        ).fetchall()
+    starts = [datetime.fromisoformat(started) for _url, started, _duration in rows]
+    ends = [
+        datetime.fromisoformat(started) + timedelta(milliseconds=duration)
+        for url, started, duration in rows
+        if url not in hostile
+    ]
+    return (max(ends) - min(starts)).total_seconds()
+
+
+def last_errors(database: Path, urls: Sequence[str]) -> dict[str, str]:
+    """The error each of these feeds' last fetch ended with, by url."""
+    with sqlite3.connect(database) as connection:
+        rows = connection.execute("SELECT url, last_error FROM feeds").fetchall()
+    return {url: error or "no error" for url, error in rows if url in urls}
+
+
+def _hostile_details(
+    spans: dict[str, list[float]], outcomes: dict[str, str], hostile: Sequence[str]
+) -> list[str]:
+    lines = [
+        "",
+        "| run | farm's feeds fetched within s (median) | each run |",
+        "| --- | ---: | --- |",
+    ]
+    lines += [
+        f"| {step} | {statistics.median(values):.2f} | "
+        + ", ".join(f"{value:.2f}" for value in values) + " |"
+        for step, values in spans.items()
+    ]  # fmt: skip
+    lines.append("")
+    lines += [
+        f"hostile feed {path}: {outcomes.get(url, 'not fetched')}"
+        for url, path in zip(hostile, HOSTILE_PATHS, strict=True)
+    ]
+    return lines
+
+
+def _hostile_title(options: Options, server: str) -> str:
+    parts = [
+        f"{options.feeds} feeds x {options.entries} entries on {len(HOSTS)} loopback hosts, "
+        f"served by {server}; alone, and with {len(HOSTILE_PATHS)} hostile feeds listed first "
+        f"(a gzip bomb of {options.bomb_mib} MiB, an endless body, a body dripped a byte a "
+        f"second; timeout {options.hostile_timeout}) served by Python on 127.0.0.1",
+        f"medians of {options.runs} runs",
+        _run_by(options),
+        _machine(),
+    ]
+    return "; ".join(part for part in parts if part)
+
+
 def _workspace() -> Path:
     """A temporary folder that nginx's unprivileged worker can read when started by root."""
     workspace = Path(tempfile.mkdtemp(prefix="bench-"))
@@ -518,5 +643,7 @@ def print_report(report: Report, out: TextIO) -> None:
     print(report.title, file=out)
     print(file=out)
     print(table(report), file=out)
+    for line in report.details:
+        print(line, file=out)
     for warning in report.warnings:
         print(f"warning: {warning}", file=out)

@@ -20,6 +20,7 @@ import time
 import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 FEED = (
     b'<?xml version="1.0"?><rss version="2.0"><channel><title>Baseline</title>'
@@ -40,6 +41,15 @@ def gzip_bomb(mebibytes: int) -> bytes:
     parts = [compressor.compress(zeros) for _ in range(mebibytes)]
     parts.append(compressor.flush())
     return b"".join(parts)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hangs up on these answers is what they are for, not an error."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
 
 def serve(bomb: bytes) -> ThreadingHTTPServer:
@@ -87,8 +97,7 @@ def serve(bomb: bytes) -> ThreadingHTTPServer:
                 self.end_headers()
                 self.wfile.write(FEED)
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
+    server = _Server(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
 

@@ -142,3 +142,27 @@ def test_storing_replays_what_a_cold_update_recorded(
 )
 def test_statements_are_named_by_verb_and_table(sql: str, kind: str) -> None:
     assert storing.statement_kind(sql) == kind
+
+
+def test_hostile_feeds_are_stopped_and_the_farm_still_stored(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`--hostile`: the farm's cold update alone and beside a gzip bomb, an endless body and a
+    drip, with the farm's entries all stored both times and each hostile feed stopped by its
+    own limit (the drip by a short timeout, to keep the test short)."""
+    main(["--feeds", str(FEEDS), "--entries", str(ENTRIES), "--runs", "1", "--server", "python",
+          "--hostile", "--bomb-mib", "16", "--hostile-timeout", "2s"])  # fmt: skip
+    output = capsys.readouterr().out
+    assert "warning:" not in output
+    rows = _rows(output)
+    assert list(rows) == [
+        ("cold update, farm alone", "ours"),
+        ("cold update, with hostile feeds", "ours"),
+    ]
+    assert all(int(cells[-1]) == FEEDS * ENTRIES for cells in rows.values())
+    spans = {cells[0]: float(cells[1]) for cells in _table_rows(output, 3)}
+    assert set(spans) == {"cold update, farm alone", "cold update, with hostile feeds"}
+    assert all(span > 0 for span in spans.values())
+    assert "hostile feed /bomb: response larger than 10 MiB" in output
+    assert "hostile feed /endless: response larger than 10 MiB" in output
+    assert "hostile feed /drip: timed out after 2 s" in output
