@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import tempfile
 import time
 import zlib
 from collections import Counter, defaultdict
@@ -238,6 +239,10 @@ async def fetch_one(
         return result(error=f"cannot connect: {_reason(error)}")
     except httpx.HTTPError as error:
         return result(error=f"{type(error).__name__}: {_reason(error)}")
+    except OSError as error:
+        # What waits on disk (see _read_limited) needs a usable temporary folder; TimeoutError,
+        # an OSError too, was answered above.
+        return result(error=f"cannot keep the download in a temporary file: {error}")
 
 
 def permanent_target(response: httpx.Response) -> str | None:
@@ -257,20 +262,29 @@ async def _read_limited(response: httpx.Response, limit: int) -> bytes:
 
     httpx's own decoder inflates each network chunk whole, so one 64 KiB chunk of a gzip bomb
     becomes 64 MiB at once; zlib's max_length bounds every step to a small piece instead.
+    What arrives past IN_MEMORY_BYTES waits in a temporary file until the body is whole.
     """
     encoding = response.headers.get("content-encoding", "identity").strip().lower()
     if encoding not in _DECODERS:
         raise _UnsupportedEncoding(encoding)
     inflate = _DECODERS[encoding]()
-    chunks = []
     total = 0
-    async for raw in response.aiter_raw():
-        for piece in inflate(raw):
-            total += len(piece)
-            if total > limit:
-                raise _TooLarge
-            chunks.append(piece)
-    return b"".join(chunks)
+    with tempfile.SpooledTemporaryFile(max_size=IN_MEMORY_BYTES) as body:
+        async for raw in response.aiter_raw():
+            for piece in inflate(raw):
+                total += len(piece)
+                if total > limit:
+                    raise _TooLarge
+                body.write(piece)
+        body.seek(0)
+        return body.read()
+
+
+# The most of one download held in memory while it arrives. A body refused at the size limit
+# (a gzip bomb, an endless body) was held whole until then, 10 MiB by default for each one in
+# flight, and the process's heap kept most of it afterwards: three hostile feeds beside a cold
+# update of 1,000 feeds raised its peak by 8 MiB, to 148 MiB in all.
+IN_MEMORY_BYTES = 1024 * 1024
 
 
 _PIECE = 64 * 1024

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import tempfile
+import tracemalloc
 import zlib
 from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
 
 from aggregator.fetch import FetchPolicy, fetch_all
 from aggregator.records import FetchRequest, FetchResult
@@ -179,3 +184,51 @@ def test_a_run_holds_tasks_for_the_fetches_in_its_room_not_for_every_feed(
     assert all(result.status_code == 200 for result in results)
     # The fetches in the room, the one starting them, and this one.
     assert most_tasks <= 4 + 2
+
+
+def test_a_body_refused_at_the_size_limit_is_never_held_whole(feed_server: FeedServer) -> None:
+    """Past its first mebibyte a download waits in a temporary file until it is whole, so an
+    endless body refused at an 8 MiB limit costs the process about one mebibyte, not eight
+    (traced while the whole fetch runs)."""
+    url = feed_server.serve("/endless", "", endless=True)
+    request = FetchRequest(feed_id=1, url=url, max_body_size=8 * 1024 * 1024)
+    tracemalloc.start()
+    try:
+        [result] = _fetch([request], FetchPolicy(user_agent="test"))
+        _current, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert result.error == "response larger than 8 MiB; download stopped"
+    assert peak < 3 * 1024 * 1024
+
+
+def test_a_feed_larger_than_what_waits_in_memory_arrives_whole(feed_server: FeedServer) -> None:
+    item = RSS.split("<item>", 1)[1].split("</item>", 1)[0]
+    items = "".join(f"<item>{item.replace('/1<', f'/{n}<')}</item>" for n in range(15_000))
+    body = RSS.replace(f"<item>{item}</item>", items).encode()
+    assert len(body) > 2 * 1024 * 1024
+    for path, options in (("/plain", {}), ("/gzip", {"headers": {"Content-Encoding": "gzip"}})):
+        sent = gzip.compress(body) if options else body
+        url = feed_server.serve(path, sent, **options)
+        [result] = _fetch([FetchRequest(feed_id=1, url=url)], FetchPolicy(user_agent="test"))
+        assert result.error is None
+        assert result.content == body
+
+
+def test_a_large_download_without_a_temporary_folder_is_a_clear_error(
+    feed_server: FeedServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The feeds that fit in memory are still read; the one that would wait on disk fails with
+    the reason, and the others of the run go on."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "missing"))
+    small = feed_server.serve("/small", RSS)
+    large = feed_server.serve("/large", b"<rss>" + b" " * (2 * 1024 * 1024) + b"</rss>")
+    results = _fetch(
+        [FetchRequest(feed_id=1, url=large), FetchRequest(feed_id=2, url=small)],
+        FetchPolicy(user_agent="test"),
+    )
+    by_feed = {result.feed_id: result for result in results}
+    assert by_feed[2].error is None and by_feed[2].content == RSS.encode()
+    assert by_feed[1].error is not None
+    assert by_feed[1].error.startswith("cannot keep the download in a temporary file: ")
+    assert "missing" in by_feed[1].error
