@@ -122,9 +122,10 @@ def run(folder: Path, port: int, paths: list[str], limit: str) -> tuple[float, f
     )
     stdout = child.stdout.read().decode() if child.stdout else ""
     stderr = child.stderr.read().decode() if child.stderr else ""
-    _pid, _status, usage = os.wait4(child.pid, 0)
+    _pid, status, usage = os.wait4(child.pid, 0)
     elapsed = time.monotonic() - started
-    summary = (stdout.strip().splitlines() or ["?"])[-1]
+    # A successful update prints nothing (it is quiet for cron); its exit code says how it ended.
+    summary = (stdout.strip().splitlines() or [f"exit {os.waitstatus_to_exitcode(status)}"])[-1]
     failures = "; ".join(line.split(": ", 2)[-1] for line in stderr.splitlines() if line)
     return usage.ru_maxrss / 1024, elapsed, f"{summary} | {failures}"
 
