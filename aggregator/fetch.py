@@ -55,6 +55,10 @@ class _UnsupportedEncoding(Exception):
     pass
 
 
+class _NoTemporaryFile(Exception):
+    """The temporary file that a large download waits in could not be written or read."""
+
+
 async def fetch_all(
     requests: Iterable[FetchRequest],
     policy: FetchPolicy,
@@ -239,10 +243,8 @@ async def fetch_one(
         return result(error=f"cannot connect: {_reason(error)}")
     except httpx.HTTPError as error:
         return result(error=f"{type(error).__name__}: {_reason(error)}")
-    except OSError as error:
-        # What waits on disk (see _read_limited) needs a usable temporary folder; TimeoutError,
-        # an OSError too, was answered above.
-        return result(error=f"cannot keep the download in a temporary file: {error}")
+    except _NoTemporaryFile as error:
+        return result(error=f"cannot keep the download in a temporary file: {error.__cause__}")
 
 
 def permanent_target(response: httpx.Response) -> str | None:
@@ -275,9 +277,15 @@ async def _read_limited(response: httpx.Response, limit: int) -> bytes:
                 total += len(piece)
                 if total > limit:
                     raise _TooLarge
-                body.write(piece)
-        body.seek(0)
-        return body.read()
+                try:
+                    body.write(piece)
+                except OSError as error:
+                    raise _NoTemporaryFile from error
+        try:
+            body.seek(0)
+            return body.read()
+        except OSError as error:
+            raise _NoTemporaryFile from error
 
 
 # The most of one download held in memory while it arrives. A body refused at the size limit
