@@ -266,6 +266,14 @@ def _python(*arguments: str, interpreter: str = sys.executable) -> list[str]:
     return [interpreter, *arguments]
 
 
+def _ours_update(options: Options, config: Path, database: Path) -> list[str]:
+    """The command of our update step over feeds.yaml `config` into SQLite file `database`."""
+    return _python(
+        "-m", "bench.steps", "ours-update", str(config), f"sqlite:///{database}",
+        interpreter=options.python,
+    )  # fmt: skip
+
+
 def _timed_step(
     report: Report, step: str, tool: str, argv: Sequence[str], cwd: Path, database: Path
 ) -> Sample:
@@ -282,9 +290,7 @@ def _timed_step(
 def _run_ours(report: Report, options: Options, farm: Farm, config: Path, folder: Path) -> None:
     database = folder / "ours.db"
     url = f"sqlite:///{database}"
-    update = _python(
-        "-m", "bench.steps", "ours-update", str(config), url, interpreter=options.python
-    )  # fmt: skip
+    update = _ours_update(options, config, database)
     publish = _python(
         "-m", "aggregator", "-c", str(config), "--database", url,
         "--output", str(folder / "public"), "publish", interpreter=options.python,
@@ -474,10 +480,7 @@ def run_hostile(options: Options) -> Report:
                     folder = workspace / f"run{run}-{number}"
                     folder.mkdir()
                     database = folder / "ours.db"
-                    update = _python(
-                        "-m", "bench.steps", "ours-update", str(configs[step]),
-                        f"sqlite:///{database}", interpreter=options.python,
-                    )  # fmt: skip
+                    update = _ours_update(options, configs[step], database)
                     sample = _timed_step(report, step, "ours", update, folder, database)
                     failed = len(hostile) if step == WITH_HOSTILE else 0
                     report.check(step, "ours", sample, polled=options.feeds + failed,
