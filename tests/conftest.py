@@ -1,8 +1,9 @@
 """Shared test fixtures: a real HTTP server on 127.0.0.1, a fresh database, a planet on disk.
 
 Set AGGREGATOR_TEST_DATABASE_URL (for example
-postgresql+psycopg://postgres@127.0.0.1:5432/test) to run every test against that database
-instead of a temporary SQLite file; its public schema is emptied before each test.
+postgresql+psycopg://postgres@127.0.0.1:5432/test) to run the tests that use a database
+against that one instead of a temporary SQLite file (its public schema is emptied before each
+test); the tests that use none are then skipped, as the pass without it runs them.
 """
 
 from __future__ import annotations
@@ -196,6 +197,34 @@ class FeedServer:
     def close(self) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+# The fixtures through which a test reaches the database under test.
+DATABASE_FIXTURES = frozenset({"database_url", "postgresql_url"})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """With another database under test, run only the tests that reach it: the others do the
+    same on any database, and the pass without the variable runs them."""
+    if not os.environ.get(TEST_DATABASE_ENV):
+        return
+    elsewhere = [item for item in items if not _reaches_database(item)]
+    if elsewhere:
+        config.hook.pytest_deselected(items=elsewhere)
+        items[:] = [item for item in items if _reaches_database(item)]
+
+
+def _reaches_database(item: pytest.Item) -> bool:
+    return not DATABASE_FIXTURES.isdisjoint(getattr(item, "fixturenames", ()))
+
+
+def pytest_report_header() -> str | None:
+    if not os.environ.get(TEST_DATABASE_ENV):
+        return None
+    return (
+        f"{TEST_DATABASE_ENV} is set: only the tests that use a database run (the others are "
+        "deselected; the pass without it runs them)"
+    )
 
 
 @pytest.fixture
