@@ -406,7 +406,10 @@ def run(options: Options, poll_interval: float, publish_delay: float, grace: flo
     """Run as a daemon: poll feeds when due, publish, prune daily, reload an edited feeds.yaml
     (or on SIGHUP); stop with Ctrl-C or SIGTERM."""
     from aggregator.daemon import DaemonOptions, run_daemon
+    from aggregator.heap import limit_arenas
 
+    # Before the daemon starts its first thread (see heap.py).
+    limit_arenas()
     settings = options.settings()
     sessions = _open_store(settings)
     daemon_options = DaemonOptions(

@@ -15,6 +15,7 @@ renames), only the remaining work is lost.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import signal
@@ -28,13 +29,26 @@ from types import FrameType
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy.orm import Session, sessionmaker
 
-from aggregator import jobs
+from aggregator import heap, jobs
 from aggregator.config import Settings
 from aggregator.errors import AggregatorError, ConfigError
 
 log = logging.getLogger(__name__)
 
 EXIT_AT_ONCE = 130
+
+
+def _then_free_memory(job: Callable[[Daemon], None]) -> Callable[[Daemon], None]:
+    """After the job, its threads' freed memory goes back to the system (see heap.py)."""
+
+    @functools.wraps(job)
+    def run(daemon: Daemon) -> None:
+        try:
+            job(daemon)
+        finally:
+            heap.give_back_free_memory()
+
+    return run
 
 
 @dataclass(frozen=True)
@@ -129,6 +143,7 @@ class Daemon:
         if publish_pending:
             self.publish()
 
+    @_then_free_memory
     def poll(self) -> None:
         with self.busy:
             if self.stopping.is_set():
@@ -172,6 +187,7 @@ class Daemon:
             replace_existing=True,
         )
 
+    @_then_free_memory
     def publish(self) -> None:
         with self.busy:
             try:
@@ -182,6 +198,7 @@ class Daemon:
         if published.written:
             log.info("published %s", ", ".join(published.written))
 
+    @_then_free_memory
     def prune(self) -> None:
         with self.busy:
             try:
