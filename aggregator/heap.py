@@ -9,9 +9,9 @@ in 16 rounds, and in 60 rounds of a 300-feed farm it was still growing, while th
 stayed as many (bench/README.md, the sixteenth part). Two arenas, and the free memory returned
 to the system after each job, keep it near where the first rounds leave it.
 
-Python has no interface to these two calls of the C library, and no maintained package wraps
-them, so they are made through ctypes. Where the C library has neither (musl, macOS), nothing
-is done: those allocators do not keep arenas per thread.
+Python's standard library has no interface to these two calls of the C library; they are made
+through ctypes, in fewer lines than a dependency would take. Where the C library has neither
+(musl, macOS), nothing is done.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Set AGGREGATOR_TEST_DATABASE_URL (for example
 postgresql+psycopg://postgres@127.0.0.1:5432/test) to run the tests that use a database
 against that one instead of a temporary SQLite file (its public schema is emptied before each
-test); the tests that use none are then skipped, as the pass without it runs them.
+test); the tests that use none are then deselected, as the pass without it runs them.
 """
 
 from __future__ import annotations
