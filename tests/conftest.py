@@ -208,10 +208,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     same on any database, and the pass without the variable runs them."""
     if not os.environ.get(TEST_DATABASE_ENV):
         return
-    elsewhere = [item for item in items if not _reaches_database(item)]
+    reaching: list[pytest.Item] = []
+    elsewhere: list[pytest.Item] = []
+    for item in items:
+        (reaching if _reaches_database(item) else elsewhere).append(item)
     if elsewhere:
         config.hook.pytest_deselected(items=elsewhere)
-        items[:] = [item for item in items if _reaches_database(item)]
+        items[:] = reaching
 
 
 def _reaches_database(item: pytest.Item) -> bool:
