@@ -8,7 +8,6 @@ content depends only on the data, so publishing twice gives identical files.
 
 from __future__ import annotations
 
-import gc
 import html
 import itertools
 import json
@@ -232,11 +231,6 @@ def write_site(
     left them are kept. With a `pool`, its processes render and stage the listings while this
     one reads their entries.
     """
-    # The site read so far lives to the end of the publish; frozen, the collector stops
-    # walking it again and again while the pages' short-lived objects come and go. What is
-    # already garbage is collected first, or freezing would keep it until a full collection.
-    gc.collect()
-    gc.freeze()
     try:
         output_dir.mkdir(parents=True, exist_ok=True)
         if manifest is None:
@@ -247,8 +241,6 @@ def write_site(
         manifest.write()
     except OSError as error:
         raise OutputError(f"cannot write the site to {output_dir}: {error}") from error
-    finally:
-        gc.unfreeze()
     return PublishResult(written=tuple(written), unchanged=tuple(unchanged), removed=removed)
 
 
