@@ -77,6 +77,10 @@ async def fetch_all(
     )
     overall = asyncio.Semaphore(policy.max_connections)
     work = [(request, _host(request.url)) for request in requests]
+    if not work:
+        # Most of a cron job's runs find no feed due. The loop below would wait half a second
+        # for a first result before it saw that no fetch had been started.
+        return
     clients = _HostClients(policy, Counter(host for _request, host in work))
     if room is None:
         room = asyncio.Semaphore(len(work))

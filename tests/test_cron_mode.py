@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from aggregator import jobs
+from aggregator.config import load_settings
 from aggregator.publish_manifest import MANIFEST
 from tests.conftest import FeedServer, Planet
 
@@ -31,6 +33,25 @@ def test_a_run_where_all_is_well_prints_nothing(planet: Planet, feed_server: Fee
     assert result.exit_code == 0
     assert result.stdout == "" and result.stderr == ""
     assert (planet.output / "index.html").exists()
+
+
+def test_a_run_with_no_feed_due_waits_for_no_download(
+    planet: Planet, feed_server: FeedServer
+) -> None:
+    """Most runs from cron find no feed due. Waiting for a first download when none had been
+    started kept each of them half a second longer, until the wait asked whether to stop."""
+    planet.write_config([{"url": feed_server.serve_fixture("/usc", "usc.rdf")}])
+    assert planet.run("update").exit_code == 0
+    settings = load_settings(planet.config, planet.database_url)
+    asked: list[bool] = []
+
+    def should_stop() -> bool:
+        asked.append(True)
+        return False
+
+    result = jobs.update(settings, jobs.open_store(settings), should_stop=should_stop)
+    assert result.polled == 0
+    assert asked == []
 
 
 def test_only_problems_are_printed_and_on_stderr(planet: Planet, feed_server: FeedServer) -> None:
