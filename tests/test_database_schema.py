@@ -168,6 +168,15 @@ def test_unreachable_database_is_a_clear_error_with_exit_3(planet: Planet) -> No
     assert "Traceback" not in result.output
 
 
+def test_a_database_path_through_a_file_names_the_file(planet: Planet) -> None:
+    """A typo such as feeds.yaml/planet.db: the message names what is in the way."""
+    planet.write_config([])
+    result = planet.run("--database", f"sqlite:///{planet.config}/planet.db", "update")
+    assert result.exit_code == 3
+    assert f"the database folder {planet.config} is a file, not a folder" in result.stderr
+    assert "Traceback" not in result.output
+
+
 def test_a_database_of_the_first_release_is_upgraded_with_its_entries_intact(
     database_url: str,
 ) -> None:
