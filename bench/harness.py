@@ -39,6 +39,9 @@ COLD, ALL_304, CHANGED, PUBLISH, FILL = (
 )  # fmt: skip
 # Publishing again into the folder of the last publish, as a cron job does after each update.
 REPUBLISH, REPUBLISH_CHANGED = "publish again, nothing new", "publish again, after changed"
+# `aggregator update` as cron runs it, polling what is due and publishing: after the changed
+# update nothing is due, as in most of a cron job's runs.
+CRON_NOTHING_DUE = "cron run, nothing due"
 FARM_ALONE, WITH_HOSTILE = "cold update, farm alone", "cold update, with hostile feeds"
 # What hostile_memory.py's server answers at these paths: a gzip bomb, an endless body and a
 # body dripped a byte a second.
@@ -237,6 +240,12 @@ def stored_entries(database: Path) -> int:
     return int(count)
 
 
+def fetch_attempts(database: Path) -> int:
+    with sqlite3.connect(database) as connection:
+        (count,) = connection.execute("SELECT count(*) FROM fetch_attempts").fetchone()
+    return int(count)
+
+
 def merged_entries(database: Path) -> int:
     with sqlite3.connect(database) as connection:
         query = "SELECT count(*) FROM entries WHERE duplicate_of IS NOT NULL"
@@ -299,10 +308,20 @@ def _run_ours(report: Report, options: Options, farm: Farm, config: Path, folder
     # each of the other updates, into the same folder.
     publishes = {COLD: PUBLISH, ALL_304: REPUBLISH, CHANGED: REPUBLISH_CHANGED}
 
+    cron = _python(
+        "-m", "aggregator", "-c", str(config), "--database", url,
+        "--output", str(folder / "public"), "update", interpreter=options.python,
+    )  # fmt: skip
+
     def publish_after(step: str) -> None:
         _timed_step(report, publishes[step], "ours", publish, folder, database)
 
     _update_steps(report, options, farm, "ours", update, folder, database, publish_after)
+    fetched = fetch_attempts(database)
+    _timed_step(report, CRON_NOTHING_DUE, "ours", cron, folder, database)
+    polled = fetch_attempts(database) - fetched
+    if polled:
+        report.warnings.append(f"ours {CRON_NOTHING_DUE}: {polled} feeds polled, none was due")
     merged = merged_entries(database)
     if merged:
         report.warnings.append(f"ours merged {merged} farm entries as the same story")

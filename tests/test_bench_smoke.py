@@ -57,12 +57,13 @@ def test_ours_rows_and_counts(capsys: pytest.CaptureFixture[str]) -> None:
         "publish again, nothing new",
         "changed update",
         "publish again, after changed",
+        "cron run, nothing due",
     )
     assert list(rows) == [(step, "ours") for step in steps]
     stored = {step: int(rows[(step, "ours")][-1]) for step in steps}
     assert stored["cold update"] == stored["publish"] == FEEDS * ENTRIES
     assert stored["all-304 update"] == FEEDS * ENTRIES
-    assert stored["changed update"] == FEEDS * ENTRIES + 2
+    assert stored["changed update"] == stored["cron run, nothing due"] == FEEDS * ENTRIES + 2
 
 
 def test_steps_start_from_bytecode_as_an_install_does() -> None:
