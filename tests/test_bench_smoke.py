@@ -2,7 +2,8 @@
 
 The figures are not checked (they depend on the machine); what is checked is that every row
 is there and that the counts prove each update did its work: all entries stored by the cold
-update, nothing new from the all-304 one, one entry per modified feed from the changed one.
+update, nothing new from the all-304 one, one entry per modified feed from the changed one, and
+no feed polled by the cron run that follows, when none is due.
 """
 
 from __future__ import annotations
