@@ -75,10 +75,9 @@ def create_database_engine(url: str) -> Engine:
         if parsed.get_backend_name() == "sqlite":
             if parsed.database and parsed.database != ":memory:":
                 directory = Path(parsed.database).parent
-                if directory.exists() and not directory.is_dir():
-                    raise StorageError(f"the database folder {directory} is a file, not a folder")
                 if not directory.is_dir():
-                    raise StorageError(f"the database folder {directory} does not exist")
+                    problem = "is a file, not a folder" if directory.exists() else "does not exist"
+                    raise StorageError(f"the database folder {directory} {problem}")
             engine = create_engine(parsed, connect_args={"timeout": 30})
             event.listen(engine, "connect", _sqlite_pragmas)
             if parsed.database and parsed.database != ":memory:":

@@ -235,20 +235,19 @@ def _pss_bytes(pid: int) -> int:
 
 
 def stored_entries(database: Path) -> int:
-    with sqlite3.connect(database) as connection:
-        (count,) = connection.execute("SELECT count(*) FROM entries").fetchone()
-    return int(count)
+    return _count(database, "SELECT count(*) FROM entries")
 
 
 def fetch_attempts(database: Path) -> int:
-    with sqlite3.connect(database) as connection:
-        (count,) = connection.execute("SELECT count(*) FROM fetch_attempts").fetchone()
-    return int(count)
+    return _count(database, "SELECT count(*) FROM fetch_attempts")
 
 
 def merged_entries(database: Path) -> int:
+    return _count(database, "SELECT count(*) FROM entries WHERE duplicate_of IS NOT NULL")
+
+
+def _count(database: Path, query: str) -> int:
     with sqlite3.connect(database) as connection:
-        query = "SELECT count(*) FROM entries WHERE duplicate_of IS NOT NULL"
         (count,) = connection.execute(query).fetchone()
     return int(count)
 
