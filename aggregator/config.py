@@ -171,6 +171,16 @@ VIDEO_HOSTS = (
 )
 
 
+def _absent_when_empty(value: object) -> object:
+    """A section whose every line is commented out reads as null: it means what leaving the
+    section out means, not an error."""
+    return {} if value is None else value
+
+
+def _no_feeds_when_empty(value: object) -> object:
+    return [] if value is None else value
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -185,7 +195,7 @@ class PlanetSection(_Section):
     link: HttpUrl
     description: str = ""
     language: Language | None = None
-    owner: OwnerSection = OwnerSection()
+    owner: Annotated[OwnerSection, BeforeValidator(_absent_when_empty)] = OwnerSection()
     output_dir: str | None = None
     database: str | None = None
     items_per_page: int = Field(default=30, ge=1, le=1000)
@@ -248,12 +258,12 @@ class FeedSection(_Section):
 
 
 class ConfigFile(_Section):
-    planet: PlanetSection
-    defaults: DefaultsSection = DefaultsSection()
+    planet: Annotated[PlanetSection, BeforeValidator(_absent_when_empty)]
+    defaults: Annotated[DefaultsSection, BeforeValidator(_absent_when_empty)] = DefaultsSection()
     # Each feed is validated as a FeedSection on its own, and made into its FeedConfig at once
     # (see _feed_configs): validated as one list, ten thousand FeedSection models were alive
     # together, and the settings of 10,000 feeds held 3.5 MiB more after loading.
-    feeds: list[Any] = []
+    feeds: Annotated[list[Any], BeforeValidator(_no_feeds_when_empty)] = []
 
 
 @dataclass(frozen=True, slots=True)
@@ -459,6 +469,10 @@ def _problems_from(
             field = location[-1]
             location = location[:-1]
             message = f"'{field}' is required here"
+        elif kind == "model_type":
+            message = _mapping_expected_message(location)
+        elif kind == "list_type":
+            message = "write a list: [first, second], or one '- item' per line"
         else:
             message = str(detail["msg"]).removeprefix("Value error, ")
         problems.append(
@@ -467,11 +481,22 @@ def _problems_from(
     return problems
 
 
+def _mapping_expected_message(location: Location) -> str:
+    """For a section given a single value: pydantic's words name our classes ("a valid
+    dictionary or instance of FeedSection"); these say what to write instead."""
+    known = ", ".join(_section_at(location).model_fields)
+    return f"write its keys under it, one 'key: value' per line ({known}), not a single value"
+
+
+def _section_at(location: Location) -> type[BaseModel]:
+    """The model of the section at `location` (a feed's for an item of `feeds`)."""
+    name = next((str(part) for part in reversed(location) if isinstance(part, str)), "")
+    return _SECTIONS.get(name, ConfigFile)
+
+
 def _unknown_key_message(location: Location) -> str:
     key = str(location[-1])
-    parent = next((str(part) for part in reversed(location[:-1]) if isinstance(part, str)), None)
-    model = _SECTIONS.get(parent or "", ConfigFile)
-    known = list(model.model_fields)
+    known = list(_section_at(location[:-1]).model_fields)
     close = difflib.get_close_matches(key, known, n=1)
     hint = f"did you mean '{close[0]}'?" if close else "known keys: " + ", ".join(known)
     return f"unknown key '{key}'; {hint}"

@@ -214,6 +214,47 @@ def test_planet_without_title_is_reported_on_the_planet_line(planet: Planet) -> 
     assert_one_problem(result, planet.config, 3, "planet", "'title' is required")
 
 
+# --- Empty sections and values of the wrong shape -----------------------------------------------
+
+
+def test_a_section_with_every_line_commented_out_is_no_section(planet: Planet) -> None:
+    result = check(
+        planet,
+        """\
+        planet:
+          title: Test Planet
+          link: https://planet.test/
+          owner:
+            # name: Planet maintainers
+        defaults:
+          # interval: 2h
+        feeds:
+          # - url: https://one.test/feed
+        """,
+    )
+    assert result.exit_code == 0, result.output
+    settings = load_settings(planet.config)
+    assert settings.feeds == ()
+    assert settings.planet.owner.name is None
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "phrases"),
+    [
+        ("defaults: 1h\nfeeds: []\n", 4, ["defaults", "'key: value'", "(interval, min_interval"]),
+        ("feeds: https://one.test/feed\n", 4, ["feeds", "write a list"]),
+        ("feeds:\n  - https://one.test/feed\n", 5, ["feeds[0]", "'key: value'", "(url, name"]),
+        ("feeds:\n  - url: https://one.test/f\n    tags: union\n", 6, ["tags", "[first, second]"]),
+    ],
+)
+def test_a_value_of_the_wrong_shape_says_what_to_write(
+    planet: Planet, text: str, line: int, phrases: list[str]
+) -> None:
+    result = check(planet, "planet:\n  title: Test Planet\n  link: https://planet.test/\n" + text)
+    problem = assert_one_problem(result, planet.config, line, *phrases)
+    assert "Section" not in problem and "dictionary" not in problem
+
+
 # --- Addresses ----------------------------------------------------------------------------------
 
 
