@@ -160,6 +160,23 @@ def _hosts(value: object) -> tuple[str, ...]:
 
 Hosts = Annotated[tuple[str, ...], BeforeValidator(_hosts)]
 
+MAX_WORKERS = 64
+
+
+def _workers(value: object) -> object:
+    """One message for both forms: as a union of a number and "auto", pydantic reported a
+    wrong value twice, under names of its own making (`parse_workers.constrained-int`)."""
+    if value == "auto":
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_WORKERS:
+        return value
+    raise ValueError(f"write auto, or a number of processes from 0 to {MAX_WORKERS}")
+
+
+Workers = Annotated[int | Literal["auto"], BeforeValidator(_workers)]
+
 # Video players that sources embed; their iframes are kept, sandboxed, and every other iframe
 # is removed.
 VIDEO_HOSTS = (
@@ -208,8 +225,8 @@ class PlanetSection(_Section):
     theme: str | None = None
     max_connections: int = Field(default=32, ge=1, le=1000)
     per_host_connections: int = Field(default=2, ge=1, le=16)
-    parse_workers: Annotated[int, Field(ge=0, le=64)] | Literal["auto"] = "auto"
-    publish_workers: Annotated[int, Field(ge=0, le=64)] | Literal["auto"] = "auto"
+    parse_workers: Workers = "auto"
+    publish_workers: Workers = "auto"
 
 
 class RuleSection(_Section):

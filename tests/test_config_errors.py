@@ -549,6 +549,27 @@ def test_out_of_range_page_size_is_reported_on_its_line(
     assert_one_problem(result, planet.config, 4, f"planet.{key}", phrase)
 
 
+@pytest.mark.parametrize("key", ["parse_workers", "publish_workers"])
+@pytest.mark.parametrize("value", ["lots", "65", "-1", "true", "[2]"])
+def test_a_bad_number_of_workers_is_one_problem_saying_what_to_write(
+    planet: Planet, key: str, value: str
+) -> None:
+    text = f"planet:\n  title: T\n  link: https://planet.test/\n  {key}: {value}\nfeeds: []\n"
+    problem = assert_one_problem(check(planet, text), planet.config, 4, f"planet.{key}:")
+    assert problem.endswith("write auto, or a number of processes from 0 to 64"), problem
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"), [("auto", "auto"), ("0", 0), ("64", 64), ('"3"', 3)]
+)
+def test_a_number_of_workers_or_auto_is_accepted(
+    planet: Planet, value: str, expected: object
+) -> None:
+    text = f"planet:\n  title: T\n  link: https://planet.test/\n  parse_workers: {value}\n"
+    planet.config.write_text(text, encoding="utf-8")
+    assert load_settings(planet.config).planet.parse_workers == expected
+
+
 # --- YAML syntax --------------------------------------------------------------------------------
 
 
